@@ -1,0 +1,330 @@
+"""The reverse pass: one walk over the recorded nodes in reverse topological order.
+
+1. Count, for every node reachable from the output, how many recorded operations
+   consume it (an iterative depth-first walk: no recursion, so a chain of a million
+   operations is fine).
+2. Start from the output's node with the seed gradient. A node is processed only
+   once all its consumers have sent their contributions (Kahn's algorithm), so a
+   node used several times (``b = a + a``) has its full gradient before it
+   propagates. Processing a node applies its primitive's rule for every input that
+   needs a gradient, undoes broadcasting, and checks shape and dtype.
+3. Only when the whole pass succeeded are gradients written to ``.grad`` and the
+   saved values freed: a failed backward leaves every ``.grad`` as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from . import grad_mode
+from .broadcasting import sum_to_shape
+from .errors import BackwardError, InplaceError, ShapeError
+from .tensor import Node, Tensor, _result
+
+
+@dataclasses.dataclass
+class BackwardStep:
+    """One node processed by a traced backward pass (see ``trace_backward``)."""
+
+    node: Node
+    grad: Any                       # d(final)/d(this node's output), after hooks
+    input_grads: tuple[Any, ...]    # what was sent to each input (None: no gradient needed)
+
+
+class BackwardTrace:
+    """The nodes a backward pass visited, in the order it visited them."""
+
+    def __init__(self) -> None:
+        self.steps: list[BackwardStep] = []
+
+    @property
+    def order(self) -> list[Node]:
+        return [step.node for step in self.steps]
+
+    def __iter__(self) -> Iterator[BackwardStep]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+_tracers: list[BackwardTrace] = []
+
+# Set by detect_anomaly(): a function(node, index, grad) called on every computed gradient.
+anomaly_check: Optional[Any] = None
+
+
+@contextlib.contextmanager
+def trace_backward() -> Iterator[BackwardTrace]:
+    """Record every node that backward passes inside the block visit, with its gradients::
+
+        with trace_backward() as trace:
+            loss.backward()
+        [step.node.label for step in trace]   # the engine's real order
+    """
+    trace = BackwardTrace()
+    _tracers.append(trace)
+    try:
+        yield trace
+    finally:
+        _tracers.remove(trace)
+
+
+def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
+             create_graph: bool = False) -> None:
+    """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
+    root = _root_node(tensor)
+    seed = _seed(tensor, gradient, create_graph)
+    filled, _ = _run([(root, seed)], retain_graph or create_graph, create_graph, wanted=None)
+    for node, grad in filled:
+        target = node.tensor
+        if target is None:
+            continue
+        if not create_graph and target.grad is None:
+            # The rules may pass one array to several inputs (add returns g itself) or return
+            # read-only broadcast views: every .grad gets an array of its own.
+            grad = np.array(grad, dtype=target.data.dtype, copy=True)
+        target.grad = grad if target.grad is None else target.grad + grad
+
+
+def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
+              retain_graph: Optional[bool] = None, create_graph: bool = False) -> tuple:
+    """d(outputs)/d(inputs), returned rather than accumulated into ``.grad`` (torch.autograd.grad).
+
+    ``outputs`` is a tensor or a sequence of tensors, each with an optional seed in
+    ``grad_outputs``; ``inputs`` are tensors that require grad. Returns one gradient per
+    input: numpy arrays, or Tensors that can be differentiated again when
+    ``create_graph``. An input the outputs do not depend on gets zeros.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    roots = [(_root_node(out), _seed(out, seed, create_graph))
+             for out, seed in zip(outputs, grad_outputs)]
+    wanted = {}
+    for position, tensor in enumerate(inputs):
+        if not isinstance(tensor, Tensor) or tensor._node is None:
+            raise BackwardError(
+                f"gradients(): input {position} does not require grad, so no gradient can be "
+                "taken with respect to it. Create it with requires_grad=True."
+            )
+        wanted[tensor._node] = None
+    keep = create_graph if retain_graph is None else retain_graph
+    _, found = _run(roots, keep, create_graph, wanted=wanted)
+    result = []
+    for tensor in inputs:
+        grad = found.get(tensor._node)
+        if grad is None:
+            zeros = np.zeros_like(tensor.data)
+            grad = Tensor(zeros) if create_graph else zeros
+        result.append(grad)
+    return result[0] if single else tuple(result)
+
+
+def _root_node(tensor: Tensor) -> Node:
+    node = tensor._node
+    if node is None:
+        raise BackwardError(
+            f"backward() on a tensor of shape {tensor.shape} that does not require grad: no "
+            "recorded operation leads to it from a tensor with requires_grad=True. Create the "
+            "parameters with requires_grad=True, and do not compute the output inside no_grad()."
+        )
+    return node
+
+
+def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise BackwardError(
+                f"backward() without a gradient is only defined for scalar outputs (one element), "
+                f"but this tensor has shape {tensor.shape}. Reduce it first (.sum() or .mean()), "
+                f"or pass gradient=, an array of shape {tensor.shape} holding d(final)/d(tensor)."
+            )
+        seed = np.ones_like(tensor.data)
+    else:
+        seed = gradient if (create_graph and isinstance(gradient, Tensor)) else (
+            np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient))
+        if tuple(seed.shape) != tensor.shape:
+            raise BackwardError(
+                f"backward(): gradient has shape {tuple(seed.shape)} but the tensor has shape "
+                f"{tensor.shape}; the gradient must have exactly the tensor's shape."
+            )
+        if seed.dtype != tensor.dtype:
+            seed = seed.astype(tensor.dtype)
+    if create_graph and not isinstance(seed, Tensor):
+        seed = Tensor(seed)
+    return seed
+
+
+def _consumer_counts(roots: Sequence[Node]) -> dict[Node, int]:
+    """For each node reachable from the roots, how many recorded uses it has among them."""
+    counts: dict[Node, int] = {}
+    stack = []
+    for root in roots:
+        if root not in counts:
+            counts[root] = 0
+            stack.append(root)
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            if parent is None:
+                continue
+            if parent in counts:
+                counts[parent] += 1
+            else:
+                counts[parent] = 1
+                stack.append(parent)
+    return counts
+
+
+def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: Optional[dict]) -> tuple:
+    """The backward loop. Returns (nodes to fill with their gradients, wanted gradients)."""
+    consumers = _consumer_counts([node for node, _ in roots])
+    grads: dict[Node, Any] = {}
+    for node, seed in roots:
+        grads[node] = grads[node] + seed if node in grads else seed
+    ready = [node for node in grads if consumers[node] == 0]
+    visited: list[Node] = []
+    filled: list[tuple[Node, Any]] = []
+    trace = _tracers[-1] if _tracers else None
+    check = anomaly_check
+    previous_mode = grad_mode.is_grad_enabled()
+    grad_mode._state.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            g = grads.pop(node)
+            if node.hooks:
+                g = _run_hooks(node, g)
+            visited.append(node)
+            if wanted is not None and node in wanted:
+                wanted[node] = g
+            if node.tensor_ref is not None:
+                filled.append((node, g))
+            op = node.op
+            if op is None:
+                if trace is not None:
+                    trace.steps.append(BackwardStep(node, g, ()))
+                continue
+            saved = node.saved
+            if saved is None:
+                raise _released_error(node)
+            _check_versions(node)
+            params = node.params
+            vjps = op.vjps
+            if create_graph:
+                out, args = _as_tensors(node)
+            else:
+                out, args = node.out, saved
+            sent = [] if trace is not None else None
+            for index, parent in enumerate(node.parents):
+                if parent is None:
+                    if sent is not None:
+                        sent.append(None)
+                    continue
+                grad = vjps[index](g, out, *args, **params)
+                value = saved[index]
+                if grad.shape != value.shape or grad.dtype != value.dtype:
+                    grad = _fit(grad, value, node, index)
+                if check is not None:
+                    check(node, index, grad)
+                if sent is not None:
+                    sent.append(grad)
+                if parent in grads:
+                    grads[parent] = grads[parent] + grad
+                else:
+                    grads[parent] = grad
+                remaining = consumers[parent] - 1
+                consumers[parent] = remaining
+                if remaining == 0:
+                    ready.append(parent)
+            if trace is not None:
+                trace.steps.append(BackwardStep(node, g, tuple(sent)))
+    finally:
+        grad_mode._state.enabled = previous_mode
+    if not retain_graph:
+        for node in visited:
+            if node.op is not None:
+                node.saved = node.inputs = node.out = node.versions = None
+    return filled, wanted if wanted is not None else {}
+
+
+def _run_hooks(node: Node, g: Any) -> Any:
+    for hook in list(node.hooks):
+        replaced = hook(g)
+        if replaced is not None:
+            if tuple(np.shape(replaced)) != tuple(g.shape):
+                raise ShapeError(
+                    f"a hook on {node.label} returned a gradient of shape "
+                    f"{tuple(np.shape(replaced))}, expected {tuple(g.shape)}; a hook may "
+                    "replace the gradient but not change its shape."
+                )
+            g = replaced
+    return g
+
+
+def _as_tensors(node: Node) -> tuple[Any, list]:
+    """With create_graph, the rules receive tensors tied to the recorded graph."""
+    out = _result(node.out, node)
+    args = [_result(value, parent) if parent is not None else value
+            for value, parent in zip(node.saved, node.parents)]
+    return out, args
+
+
+def _fit(grad: Any, value: Any, node: Node, index: int) -> Any:
+    """Undo broadcasting and match the input's dtype; anything else is a broken rule."""
+    shape = tuple(np.shape(value))
+    if tuple(grad.shape) != shape:
+        reduced = sum_to_shape(grad, shape)
+        if reduced is None:
+            raise ShapeError(
+                f"the gradient rule of '{node.op.name}' for input {index} returned shape "
+                f"{tuple(grad.shape)}, which cannot be reduced to the input's shape {shape}. "
+                "The rule is wrong: it must return an array that broadcasts to the input."
+            )
+        grad = reduced
+    dtype = np.result_type(value)
+    if grad.dtype != dtype:
+        if np.dtype(grad.dtype).kind not in "fc":
+            raise ShapeError(
+                f"the gradient rule of '{node.op.name}' for input {index} returned dtype "
+                f"{grad.dtype} for an input of dtype {dtype}; gradients must be floating point."
+            )
+        grad = grad.astype(dtype)
+    return grad
+
+
+def _check_versions(node: Node) -> None:
+    op = node.op
+    if node.out_version is not None and op.reads_out:
+        raise InplaceError(
+            f"one of the values needed for gradient computation has been modified by an "
+            f"in-place operation: the output of '{op.name}' is at version {node.out_version}; "
+            f"expected version 0. Compute it out of place (y = y + 1 instead of y += 1), or "
+            f"clone it before modifying."
+        )
+    inputs, versions = node.inputs, node.versions
+    for index in op.reads_inputs:
+        tensor = inputs[index]
+        if isinstance(tensor, Tensor) and tensor._version != versions[index]:
+            name = f" '{tensor.name}'" if tensor.name else ""
+            raise InplaceError(
+                f"one of the values needed for gradient computation has been modified by an "
+                f"in-place operation: input {index}{name} of '{op.name}' (shape {tensor.shape}) "
+                f"is at version {tensor._version}; expected version {versions[index]}. Modify a "
+                "copy instead, or move the in-place update after backward()."
+            )
+
+
+def _released_error(node: Node) -> BackwardError:
+    return BackwardError(
+        f"trying to backward through the graph a second time: the values saved by "
+        f"'{node.op.name}' were freed after the first backward(). Pass retain_graph=True to "
+        "the first backward() if you need to run backward twice, or recompute the forward pass."
+    )

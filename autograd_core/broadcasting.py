@@ -1,0 +1,31 @@
+"""Undoing broadcasting: the one place where a gradient is reduced to its input's shape."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Optional[Any]:
+    """Sum ``g`` over the axes along which numpy broadcast an input of ``shape``.
+
+    If ``x`` of shape (1, n) was broadcast against (m, n), every row of the output
+    used the same ``x``, so x's gradient is the sum of the rows of ``g``. Works on
+    numpy arrays and on Tensors (whose ``sum`` and ``reshape`` are recorded). Returns
+    None when ``shape`` could not have been broadcast to ``g.shape``.
+    """
+    g_shape = tuple(g.shape)
+    if g_shape == tuple(shape):
+        return g
+    lead = len(g_shape) - len(shape)
+    if lead < 0:
+        return None
+    axes = list(range(lead))
+    for i, size in enumerate(shape):
+        g_size = g_shape[lead + i]
+        if size == 1 and g_size != 1:
+            axes.append(lead + i)
+        elif size != g_size:
+            return None
+    if axes:
+        g = g.sum(axis=tuple(axes), keepdims=True)
+    return g.reshape(shape)

@@ -1,0 +1,143 @@
+"""The public operations, by the names users call them, and numpy's dispatch tables.
+
+Module functions accept Tensors, numpy arrays or numbers and always return a
+Tensor: ``autograd_core.exp(x)`` is ``x.exp()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .composites import (
+    concatenate, expand_dims, log_softmax, mean, normalize_axis, softmax, squeeze, stack, swapaxes,
+)
+from .rules.arithmetic import add, div, mul, neg, power, sub
+from .rules.elementwise import (
+    absolute, cos, exp, log, maximum, minimum, relu, sigmoid, sin, sqrt, tanh,
+)
+from .rules.elementwise import clip as _clip
+from .rules.elementwise import where as _where
+from .rules.linalg import matmul
+from .rules.reductions import logsumexp as _logsumexp
+from .rules.reductions import tensor_max as _max
+from .rules.reductions import tensor_min as _min
+from .rules.reductions import tensor_sum as _sum
+from .rules.shapes import astype as _astype
+from .rules.shapes import broadcast_to as _broadcast_to
+from .rules.shapes import getitem as _getitem
+from .rules.shapes import reshape as _reshape
+from .rules.shapes import transpose as _transpose
+from .tensor import Tensor
+
+
+def tensor_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Σ x over ``axis`` (all axes by default), numpy's conventions."""
+    return _sum(x, axis=normalize_axis(axis), keepdims=bool(keepdims))
+
+
+def tensor_max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Largest element over ``axis``; ties share the gradient equally."""
+    return _max(x, axis=normalize_axis(axis), keepdims=bool(keepdims))
+
+
+def tensor_min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Smallest element over ``axis``; ties share the gradient equally."""
+    return _min(x, axis=normalize_axis(axis), keepdims=bool(keepdims))
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """ln Σ exp(x) over ``axis``, computed without overflow."""
+    return _logsumexp(x, axis=normalize_axis(axis), keepdims=bool(keepdims))
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    return _reshape(x, shape=shape)
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    return _broadcast_to(x, shape=shape)
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
+    """Limit values to [a_min, a_max]; the gradient passes where a_min <= x <= a_max."""
+    return _clip(x, a_min=a_min, a_max=a_max)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """Elementwise ``condition ? x : y``; the condition is not differentiated."""
+    if isinstance(condition, Tensor):
+        condition = condition.data
+    return _where(np.asarray(condition, dtype=bool), x, y)
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    return _astype(x, dtype=np.dtype(dtype))
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """``x[index]``: basic slices, integer arrays and boolean masks, as in numpy."""
+    return _getitem(x, index=_plain_index(index))
+
+
+def _plain_index(index: Any) -> Any:
+    # Index with the numbers inside a Tensor, never with the Tensor object itself.
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _numpy_reshape(a: Any, shape: Any = None, newshape: Any = None, order: str = "C") -> Tensor:
+    return reshape(a, shape if shape is not None else newshape)
+
+
+def _plain(ufunc: Any) -> Any:
+    def on_values(*inputs: Any, **kwargs: Any) -> np.ndarray:
+        return ufunc(*[v.data if isinstance(v, Tensor) else v for v in inputs], **kwargs)
+
+    return on_values
+
+
+# Comparisons and other non-differentiable ufuncs give plain numpy results.
+_COMPARISONS = {
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.sign, np.isfinite, np.isnan, np.isinf,
+}
+
+#: numpy ufunc -> recorded operation, for np.exp(tensor), array * tensor, and the rules.
+UFUNC_HANDLERS: dict[Any, Any] = {
+    np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div, np.negative: neg,
+    np.positive: lambda x: x, np.power: power, np.matmul: matmul, np.exp: exp, np.log: log,
+    np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tanh: tanh, np.absolute: absolute,
+    np.maximum: maximum, np.minimum: minimum, np.square: lambda x: mul(x, x),
+    **{ufunc: _plain(ufunc) for ufunc in _COMPARISONS},
+}
+
+#: numpy function -> recorded operation, for np.sum(tensor) and the rules.
+FUNCTION_HANDLERS: dict[Any, Any] = {
+    np.sum: tensor_sum, np.mean: mean, np.max: tensor_max, np.amax: tensor_max,
+    np.min: tensor_min, np.amin: tensor_min, np.reshape: _numpy_reshape,
+    np.transpose: transpose, np.swapaxes: swapaxes, np.broadcast_to: broadcast_to,
+    np.squeeze: squeeze, np.expand_dims: expand_dims, np.concatenate: concatenate,
+    np.stack: stack, np.where: where, np.clip: clip, np.dot: matmul,
+    np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: lambda a: a.size,
+}
+
+__all__ = [
+    "absolute", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "div", "exp",
+    "expand_dims", "getitem", "log", "log_softmax", "logsumexp", "matmul", "maximum", "mean",
+    "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt",
+    "squeeze", "stack", "sub", "swapaxes", "tanh", "tensor_max", "tensor_min", "tensor_sum",
+    "transpose", "where",
+]

@@ -1,0 +1,144 @@
+"""Elementwise functions. Rules reuse ``out`` where that is cheaper or more stable.
+
+Choices at non-differentiable points (subgradients), as in PyTorch:
+relu'(0) = 0; |x|' at 0 is 0; clip passes the gradient where a_min <= x <= a_max
+(boundaries included); maximum/minimum split the gradient equally between tied inputs.
+"""
+
+import numpy as np
+
+from ..primitive import primitive
+
+
+@primitive("exp", "z = eˣ;  x̄ = g ⊙ z")
+def exp(x):
+    return np.exp(x)
+
+
+exp.defvjp(lambda g, out, x: g * out)
+
+
+@primitive("log", "z = ln x;  x̄ = g / x")
+def log(x):
+    return np.log(x)
+
+
+log.defvjp(lambda g, out, x: g / x)
+
+
+@primitive("sqrt", "z = √x;  x̄ = g / (2z)", why="its rule reuses the output: cheaper than x**0.5")
+def sqrt(x):
+    return np.sqrt(x)
+
+
+sqrt.defvjp(lambda g, out, x: g / (2 * out))
+
+
+@primitive("sin", "z = sin x;  x̄ = g ⊙ cos x")
+def sin(x):
+    return np.sin(x)
+
+
+sin.defvjp(lambda g, out, x: g * np.cos(x))
+
+
+@primitive("cos", "z = cos x;  x̄ = −g ⊙ sin x")
+def cos(x):
+    return np.cos(x)
+
+
+cos.defvjp(lambda g, out, x: -g * np.sin(x))
+
+
+@primitive("tanh", "z = tanh x;  x̄ = g ⊙ (1 − z²)")
+def tanh(x):
+    return np.tanh(x)
+
+
+tanh.defvjp(lambda g, out, x: g * (1 - out * out))
+
+
+@primitive(
+    "sigmoid",
+    "z = σ(x) = 1 / (1 + e⁻ˣ);  x̄ = g ⊙ z ⊙ (1 − z)",
+    why="σ'(x) = σ(x)(1 − σ(x)) comes from the output (Nielsen's σ'(z) in BP1/BP2), and the "
+    "forward e^(−log(1 + e⁻ˣ)) never overflows, unlike 1 / (1 + exp(−x)) for x < −709",
+)
+def sigmoid(x):
+    return np.exp(-np.logaddexp(0, -x))
+
+
+sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))
+
+
+@primitive(
+    "relu",
+    "z = max(x, 0);  x̄ = g ⊙ [x > 0]  (0 at x = 0)",
+    why="one comparison instead of maximum's tie bookkeeping",
+)
+def relu(x):
+    return np.maximum(x, 0)
+
+
+relu.defvjp(lambda g, out, x: g * (out > 0))
+
+
+@primitive("abs", "z = |x|;  x̄ = g ⊙ sign x  (0 at x = 0)")
+def absolute(x):
+    return np.abs(x)
+
+
+absolute.defvjp(lambda g, out, x: g * np.sign(x))
+
+
+@primitive("clip", "z = min(max(x, a_min), a_max);  x̄ = g ⊙ [a_min ≤ x ≤ a_max]")
+def clip(x, a_min=None, a_max=None):
+    if a_min is None and a_max is None:
+        return x.copy()
+    return np.clip(x, a_min, a_max)
+
+
+def _inside(x, a_min, a_max):
+    inside = np.ones(x.shape, dtype=bool)
+    if a_min is not None:
+        inside &= x >= a_min
+    if a_max is not None:
+        inside &= x <= a_max
+    return inside
+
+
+clip.defvjp(lambda g, out, x, a_min=None, a_max=None: g * _inside(x, a_min, a_max))
+
+
+@primitive("maximum", "z = max(x, y);  x̄ = g ⊙ ([x > y] + ½[x = y]),  ȳ = g ⊙ ([y > x] + ½[x = y])")
+def maximum(x, y):
+    return np.maximum(x, y)
+
+
+maximum.defvjp(
+    lambda g, out, x, y: g * ((x > y) + 0.5 * (x == y)),
+    lambda g, out, x, y: g * ((y > x) + 0.5 * (x == y)),
+)
+
+
+@primitive("minimum", "z = min(x, y);  x̄ = g ⊙ ([x < y] + ½[x = y]),  ȳ = g ⊙ ([y < x] + ½[x = y])")
+def minimum(x, y):
+    return np.minimum(x, y)
+
+
+minimum.defvjp(
+    lambda g, out, x, y: g * ((x < y) + 0.5 * (x == y)),
+    lambda g, out, x, y: g * ((y < x) + 0.5 * (x == y)),
+)
+
+
+@primitive("where", "z = c ? x : y;  x̄ = c ? g : 0,  ȳ = c ? 0 : g  (c is not differentiable)")
+def where(condition, x, y):
+    return np.where(condition, x, y)
+
+
+where.defvjp(
+    None,
+    lambda g, out, condition, x, y: np.where(condition, g, 0),
+    lambda g, out, condition, x, y: np.where(condition, 0, g),
+)

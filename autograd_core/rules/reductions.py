@@ -1,0 +1,80 @@
+"""Reductions over axes: sum, max, min, and a numerically stable logsumexp.
+
+Every rule first gives ``g`` back the reduced axes (length 1) so that it broadcasts
+against the input: ``keep_axes``. ``axis`` is None (all axes), an int or a tuple.
+Ties in max/min share the gradient equally (the symmetric subgradient, as in
+PyTorch's ``amax``/``amin`` and JAX).
+"""
+
+import numpy as np
+
+from ..primitive import primitive
+
+
+def kept_shape(shape, axis):
+    """The shape a reduction over ``axis`` has with keepdims=True."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def keep_axes(g, shape, axis):
+    """``g`` reshaped so that the axes reduced from ``shape`` are present with length 1."""
+    return g.reshape(kept_shape(shape, axis))
+
+
+@primitive("sum", "z = Σ_axis x;  x̄ = g broadcast back over the summed axes")
+def tensor_sum(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+tensor_sum.defvjp(
+    lambda g, out, x, axis=None, keepdims=False: np.broadcast_to(keep_axes(g, x.shape, axis), x.shape)
+)
+
+
+def _share_among_ties(g, out, x, axis):
+    # The positions equal to the extreme value; each gets g divided by their number.
+    winners = x == keep_axes(out, x.shape, axis)
+    return keep_axes(g, x.shape, axis) * winners / np.sum(winners, axis=axis, keepdims=True)
+
+
+@primitive("max", "z = max_axis x;  x̄ = g at the maxima, shared equally among ties, 0 elsewhere")
+def tensor_max(x, axis=None, keepdims=False):
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+tensor_max.defvjp(
+    lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis)
+)
+
+
+@primitive("min", "z = min_axis x;  x̄ = g at the minima, shared equally among ties, 0 elsewhere")
+def tensor_min(x, axis=None, keepdims=False):
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+tensor_min.defvjp(
+    lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis)
+)
+
+
+@primitive(
+    "logsumexp",
+    "z = ln Σ_axis eˣ;  x̄ = g ⊙ e^(x − z) = g ⊙ softmax(x)",
+    why="stability: shifting by the maximum keeps exp from overflowing for logits of ±1000, "
+    "which ln(sum(exp(x))) composed from primitives cannot do; softmax and log_softmax build on it",
+)
+def logsumexp(x, axis=None, keepdims=False):
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0)
+    total = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return total if keepdims else total.reshape(np.sum(x, axis=axis).shape)
+
+
+logsumexp.defvjp(
+    lambda g, out, x, axis=None, keepdims=False:
+        keep_axes(g, x.shape, axis) * np.exp(x - keep_axes(out, x.shape, axis))
+)

@@ -1,0 +1,112 @@
+"""Operations that move values around without arithmetic: reshape, transpose,
+broadcast_to, indexing and its adjoint, concatenate, and dtype casts."""
+
+import numpy as np
+
+from ..primitive import call, primitive
+
+
+@primitive("reshape", "z = x viewed with a new shape;  x̄ = g reshaped to x's shape")
+def reshape(x, shape):
+    return np.reshape(x, shape)
+
+
+reshape.defvjp(lambda g, out, x, shape: g.reshape(x.shape))
+
+
+@primitive("transpose", "z = x with axes permuted;  x̄ = g with the inverse permutation")
+def transpose(x, axes=None):
+    return np.transpose(x, axes)
+
+
+def _inverse(axes):
+    return None if axes is None else tuple(np.argsort(axes))
+
+
+transpose.defvjp(lambda g, out, x, axes=None: g.transpose(_inverse(axes)))
+
+
+@primitive(
+    "broadcast_to",
+    "z = x repeated along broadcast axes;  x̄ = g summed back to x's shape (by the engine)",
+)
+def broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+# The engine reduces every gradient to its input's shape, which is all this rule needs.
+broadcast_to.defvjp(lambda g, out, x, shape: g)
+
+
+def is_basic_index(index):
+    """True when indexing with ``index`` picks each element at most once (no index arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+@primitive("getitem", "z = x[index];  x̄ = zeros like x with g added at index")
+def getitem(x, index):
+    return x[index]
+
+
+getitem.defvjp(lambda g, out, x, index: call(scatter_add, g, shape=x.shape, index=index))
+
+
+@primitive(
+    "scatter_add",
+    "z = zeros(shape) with g added at index;  ḡ = z̄[index]",
+    why="the adjoint of getitem, so that indexing has second derivatives",
+)
+def scatter_add(g, shape, index):
+    result = np.zeros(shape, dtype=np.result_type(g))
+    if is_basic_index(index):
+        result[index] = g
+    else:
+        # An index array may name the same element twice: np.add.at adds both contributions.
+        np.add.at(result, index, g)
+    return result
+
+
+scatter_add.defvjp(lambda g, out, values, shape, index: call(getitem, g, index=index))
+
+
+@primitive("setitem", "z = x with z[index] = v;  x̄ = g with 0 at index,  v̄ = g[index]")
+def setitem(x, v, index):
+    result = x.copy() if np.result_type(x, v) == x.dtype else x.astype(np.result_type(x, v))
+    result[index] = v
+    return result
+
+
+def _untouched(shape, index):
+    mask = np.ones(shape, dtype=bool)
+    mask[index] = False
+    return mask
+
+
+setitem.defvjp(
+    lambda g, out, x, v, index: g * _untouched(x.shape, index),
+    lambda g, out, x, v, index: call(getitem, g, index=index),
+)
+
+
+@primitive("concatenate", "z = [x₁, x₂, …] along axis;  x̄ᵢ = the slice of g where xᵢ went")
+def concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+def _slice_of(g, out, *xs, axis=0, which):
+    axis = axis % g.ndim
+    start = sum(x.shape[axis] for x in xs[:which])
+    index = (slice(None),) * axis + (slice(start, start + xs[which].shape[axis]),)
+    return call(getitem, g, index=index)
+
+
+concatenate.defvjp_each(_slice_of)
+
+
+@primitive("astype", "z = x converted to dtype;  x̄ = g converted back to x's dtype")
+def astype(x, dtype):
+    return x.astype(dtype)
+
+
+astype.defvjp(lambda g, out, x, dtype: g.astype(x.dtype))

@@ -1,0 +1,607 @@
+"""``Tensor``: a numpy array that remembers how it was computed.
+
+Each operation on tensors that require grad appends a ``Node`` to the tape: the
+primitive that ran, the nodes of its inputs (its parents), the values its rules
+will need, and its output. ``backward()`` (see ``backward.py``) walks those nodes
+once in reverse topological order.
+
+The engine knows no particular operation: ``record`` runs any ``Primitive`` from
+the table in ``rules/``. Tensor's operators and methods are thin calls into that
+table and into ``composites.py``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from . import grad_mode
+from .errors import AutogradError, ShapeError, forward_shape_error
+
+ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
+_grad_state = grad_mode._state
+
+
+class Node:
+    """One recorded operation, or with ``op`` None, a leaf that accumulates into ``.grad``.
+
+    This is what diagrams and the backward trace read: ``op`` (its ``name``, ``formula``
+    and rules), ``parents`` (the input nodes, None for inputs that need no gradient),
+    ``params`` (axis, shape, ...), ``name`` (the tensor's name, if it was given one).
+    """
+
+    __slots__ = (
+        "op", "parents", "inputs", "saved", "versions", "out", "params",
+        "name", "hooks", "tensor_ref", "out_version", "created_at", "__weakref__",
+    )
+
+    def __init__(self, op: Any, parents: tuple, inputs: tuple, saved: tuple,
+                 versions: tuple, out: Any, params: dict) -> None:
+        self.op = op
+        self.parents = parents
+        self.inputs = inputs      # the operands as given: Tensors (for version checks) or constants
+        self.saved = saved        # their values at recording time: what the rules receive
+        self.versions = versions  # their in-place version counters at recording time
+        self.out = out
+        self.params = params
+        self.name = None
+        self.hooks = None         # functions of the gradient, run when backward reaches here
+        self.tensor_ref = None    # weak reference to the tensor whose .grad this node fills
+        self.out_version = None   # set when the output was later modified in place
+        self.created_at = None    # source location, recorded under detect_anomaly()
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    @property
+    def released(self) -> bool:
+        """True once a backward pass without retain_graph has freed the saved values."""
+        return self.op is not None and self.saved is None
+
+    @property
+    def tensor(self) -> Optional["Tensor"]:
+        """The tensor this node fills (leaves, and tensors that called retain_grad())."""
+        return self.tensor_ref() if self.tensor_ref is not None else None
+
+    @property
+    def label(self) -> str:
+        if self.op is None:
+            tensor = self.tensor
+            return (tensor.name if tensor is not None else None) or "leaf"
+        return self.op.name
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Node {self.label}{name}>"
+
+
+def _leaf_node(tensor: "Tensor") -> Node:
+    node = Node(None, (), (), (), (), None, {})
+    node.tensor_ref = weakref.ref(tensor)
+    node.name = tensor._name
+    return node
+
+
+def record(op: Any, inputs: tuple, params: dict) -> "Tensor":
+    """Run primitive ``op`` forward on ``inputs`` and, when needed, put a Node on the tape.
+
+    This is the only place where operations are recorded: everything a diagram or a
+    backward pass needs is stored here, and nothing is kept when no input requires
+    grad or recording is off (``no_grad``).
+    """
+    saved = []
+    parents = []
+    versions = []
+    needs_graph = False
+    vjps = op.vjps
+    for index, value in enumerate(inputs):
+        if isinstance(value, Tensor):
+            saved.append(value.data)
+            versions.append(value._version)
+            node = value._node
+            if node is not None and vjps[index] is not None:
+                needs_graph = True
+                parents.append(node)
+            else:
+                parents.append(None)
+        else:
+            saved.append(value)
+            versions.append(0)
+            parents.append(None)
+    try:
+        out = op.forward(*saved, **params)
+    except ValueError as exc:
+        raise forward_shape_error(op.name, saved, exc) from None
+    if type(out) is not np.ndarray:
+        # numpy returns scalars (np.float64) from 0-d operations; keep .data an array.
+        out = np.asarray(out)
+    if needs_graph and _grad_state.enabled:
+        node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
+        return _result(out, node)
+    return _result(out, None)
+
+
+def _result(data: np.ndarray, node: Optional[Node]) -> "Tensor":
+    # The hot path for every operation's output: skip __init__'s validation.
+    tensor = object.__new__(Tensor)
+    tensor.data = data
+    tensor.grad = None
+    tensor._node = node
+    tensor._version = 0
+    tensor._name = None
+    return tensor
+
+
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    """Validate and convert constructor input; python numbers and lists become float64."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (np.ndarray, np.generic)):
+        array = np.asarray(data)
+    else:
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:
+            raise TypeError(
+                f"Tensor data must be a rectangular array of numbers; could not convert "
+                f"{type(data).__name__} ({exc}). Make every row the same length, or pad it."
+            ) from None
+        if array.dtype.kind in "iu":
+            array = array.astype(np.float64)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Tensor data must be numeric (bool, integer or floating point), got dtype "
+            f"{array.dtype} from {type(data).__name__}. Convert strings or objects to numbers first."
+        )
+    if dtype is not None:
+        array = array.astype(np.dtype(dtype), copy=False)
+    return array
+
+
+class Tensor:
+    """A numpy array with an optional gradient and a record of the operations that made it.
+
+    ``Tensor(data, requires_grad=False, dtype=None, name=None)``: ``data`` may be a numpy
+    array (shared, not copied, when the dtype already matches), a number or a nested
+    list (converted to float64). Only floating-point tensors can require grad. After
+    ``backward()``, ``.grad`` holds a numpy array of exactly ``data``'s shape and dtype.
+
+    Like numpy, operations follow IEEE arithmetic: ``log(0)`` gives ``-inf`` and ``0/0``
+    gives NaN with numpy's warning, not an exception; ``detect_anomaly()`` finds where.
+    """
+
+    __slots__ = ("data", "grad", "_node", "_version", "_name", "__weakref__")
+
+    # Make numpy defer to Tensor in mixed expressions (array * tensor, np.exp(tensor)).
+    __array_priority__ = 1000
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
+                 name: Optional[str] = None) -> None:
+        self.data = _as_array(data, dtype)
+        self.grad: Optional[np.ndarray] = None
+        self._node: Optional[Node] = None
+        self._version = 0
+        self._name = name
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def requires_grad(self) -> bool:
+        return self._node is not None
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Start (or stop) tracking operations on this leaf tensor. Returns self."""
+        if not self.is_leaf:
+            if requires_grad:
+                return self
+            raise AutogradError(
+                "requires_grad can only be changed on leaf tensors; this one was computed by "
+                f"'{self._node.op.name}'. Use .detach() to get a tensor outside the graph."
+            )
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require grad, got dtype {self.data.dtype} "
+                f"(shape {self.shape}). Use Tensor(data, dtype=np.float64, requires_grad=True)."
+            )
+        if requires_grad and self._node is None:
+            self._node = _leaf_node(self)
+        elif not requires_grad:
+            self._node = None
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors the user created (not computed by a recorded operation)."""
+        return self._node is None or self._node.op is None
+
+    @property
+    def grad_fn(self) -> Optional[Node]:
+        """The node that computed this tensor, or None for a leaf."""
+        node = self._node
+        return node if node is not None and node.op is not None else None
+
+    @property
+    def node(self) -> Optional[Node]:
+        """This tensor's place on the tape (a leaf node for leaves that require grad)."""
+        return self._node
+
+    @property
+    def name(self) -> Optional[str]:
+        return self._name
+
+    @name.setter
+    def name(self, value: Optional[str]) -> None:
+        self._name = value
+        if self._node is not None:
+            self._node.name = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def version(self) -> int:
+        """How many in-place operations have modified this tensor."""
+        return self._version
+
+    @property
+    def T(self) -> "Tensor":
+        return transpose(self)
+
+    def item(self) -> float:
+        """The single value of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with exactly one element, this one has shape {self.shape}; "
+                "reduce it first (for example .sum() or .mean())."
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying numpy array (shared, not a copy)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's data, outside the graph (requires no grad)."""
+        return _result(self.data, None)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        node = self._node
+        if node is None:
+            raise AutogradError(
+                "retain_grad() on a tensor that does not require grad: no gradient will reach it."
+            )
+        if node.tensor_ref is None:
+            node.tensor_ref = weakref.ref(self)
+        return self
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> "RemovableHandle":
+        """Call ``hook(grad)`` when backward computes this tensor's gradient.
+
+        The hook may return a replacement gradient (same shape) or None to keep it.
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        node = self._node
+        if node is None:
+            raise AutogradError(
+                "cannot register a hook on a tensor that does not require grad; "
+                "create it with requires_grad=True or call requires_grad_() first."
+            )
+        if node.hooks is None:
+            node.hooks = []
+        node.hooks.append(hook)
+        return RemovableHandle(node.hooks, hook)
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        ``gradient`` is the seed (d final / d self), required unless self has one element.
+        The graph's saved values are freed afterwards unless ``retain_graph``; with
+        ``create_graph`` the backward pass is itself recorded, so the resulting ``.grad``
+        are Tensors that can be differentiated again.
+        """
+        from .backward import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20)
+        extras = []
+        if self._name:
+            extras.append(f"name={self._name!r}")
+        if self.data.dtype != np.float64:
+            extras.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self._node.op.name}>")
+        elif self._node is not None:
+            extras.append("requires_grad=True")
+        return "Tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> "Tensor":
+        return add(self, other)
+
+    def __radd__(self, other: Any) -> "Tensor":
+        return add(other, self)
+
+    def __sub__(self, other: Any) -> "Tensor":
+        return sub(self, other)
+
+    def __rsub__(self, other: Any) -> "Tensor":
+        return sub(other, self)
+
+    def __mul__(self, other: Any) -> "Tensor":
+        return mul(self, other)
+
+    def __rmul__(self, other: Any) -> "Tensor":
+        return mul(other, self)
+
+    def __truediv__(self, other: Any) -> "Tensor":
+        return div(self, other)
+
+    def __rtruediv__(self, other: Any) -> "Tensor":
+        return div(other, self)
+
+    def __pow__(self, other: Any) -> "Tensor":
+        return power(self, other)
+
+    def __rpow__(self, other: Any) -> "Tensor":
+        return power(other, self)
+
+    def __matmul__(self, other: Any) -> "Tensor":
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "Tensor":
+        return matmul(other, self)
+
+    def __neg__(self) -> "Tensor":
+        return neg(self)
+
+    def __pos__(self) -> "Tensor":
+        return self
+
+    def __abs__(self) -> "Tensor":
+        return absolute(self)
+
+    # In-place forms write into this tensor's array (see inplace.py for the rules).
+    def __iadd__(self, other: Any) -> "Tensor":
+        return inplace_apply(self, add, other)
+
+    def __isub__(self, other: Any) -> "Tensor":
+        return inplace_apply(self, sub, other)
+
+    def __imul__(self, other: Any) -> "Tensor":
+        return inplace_apply(self, mul, other)
+
+    def __itruediv__(self, other: Any) -> "Tensor":
+        return inplace_apply(self, div, other)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        return getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        inplace_setitem(self, index, value)
+
+    # Comparisons are not differentiable: they return plain boolean numpy arrays.
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < _value(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= _value(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > _value(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= _value(other)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == _value(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != _value(other)
+
+    # Tensors are hashed by identity (as in PyTorch), so they can key dicts and sets.
+    __hash__ = object.__hash__
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        for index in range(len(self.data)):
+            yield self[index]
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    # --------------------------------------------------------------------- methods
+    def exp(self) -> "Tensor":
+        return exp(self)
+
+    def log(self) -> "Tensor":
+        return log(self)
+
+    def sqrt(self) -> "Tensor":
+        return sqrt(self)
+
+    def sin(self) -> "Tensor":
+        return sin(self)
+
+    def cos(self) -> "Tensor":
+        return cos(self)
+
+    def tanh(self) -> "Tensor":
+        return tanh(self)
+
+    def sigmoid(self) -> "Tensor":
+        return sigmoid(self)
+
+    def relu(self) -> "Tensor":
+        return relu(self)
+
+    def abs(self) -> "Tensor":
+        return absolute(self)
+
+    def clip(self, a_min: Any = None, a_max: Any = None) -> "Tensor":
+        return clip(self, a_min, a_max)
+
+    def maximum(self, other: Any) -> "Tensor":
+        return maximum(self, other)
+
+    def minimum(self, other: Any) -> "Tensor":
+        return minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> "Tensor":
+        """``where(condition, self, other)``, as PyTorch's ``Tensor.where``."""
+        return where(condition, self, other)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return tensor_sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return tensor_max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return tensor_min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> "Tensor":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return transpose(self, axes or None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+        return swapaxes(self, axis1, axis2)
+
+    def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+        return broadcast_to(self, shape)
+
+    def squeeze(self, axis: Any = None) -> "Tensor":
+        return squeeze(self, axis)
+
+    def expand_dims(self, axis: Any) -> "Tensor":
+        return expand_dims(self, axis)
+
+    def concatenate(self, others: Sequence[Any], axis: int = 0) -> "Tensor":
+        return concatenate([self, *others], axis=axis)
+
+    def stack(self, others: Sequence[Any], axis: int = 0) -> "Tensor":
+        return stack([self, *others], axis=axis)
+
+    def matmul(self, other: Any) -> "Tensor":
+        return matmul(self, other)
+
+    def softmax(self, axis: int = -1) -> "Tensor":
+        return softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> "Tensor":
+        return log_softmax(self, axis=axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+        return logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def astype(self, dtype: Any) -> "Tensor":
+        return astype(self, dtype)
+
+    # --------------------------------------------------- numpy dispatch protocols
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``np.exp(tensor)``, ``array * tensor``: route numpy ufuncs to recorded operations.
+
+        This is also what lets the gradient rules, written in plain numpy, record their
+        own graph when ``create_graph=True`` hands them tensors.
+        """
+        if method != "__call__" or kwargs.get("out") is not None:
+            raise TypeError(
+                f"numpy.{ufunc.__name__}.{method} is not supported on Tensor; "
+                "call it on tensor.data for a plain numpy result."
+            )
+        kwargs.pop("out", None)
+        handler = UFUNC_HANDLERS.get(ufunc)
+        if handler is None:
+            return _unsupported(f"numpy.{ufunc.__name__}")
+        if ufunc in _COMPARISONS:
+            return ufunc(*[_value(v) for v in inputs], **kwargs)
+        return handler(*inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        handler = FUNCTION_HANDLERS.get(func)
+        if handler is None:
+            return _unsupported(f"numpy.{func.__name__}")
+        return handler(*args, **kwargs)
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable[..., Any]) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _value(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _unsupported(what: str) -> Any:
+    raise TypeError(
+        f"{what} is not supported on Tensor: no gradient rule is registered for it. "
+        "Use tensor.data for a non-differentiable numpy value, compose it from supported "
+        "operations, or define it with autograd_core.Function."
+    )
+
+
+def to_tensor(value: Any) -> Tensor:
+    """Wrap a constant as a Tensor (which requires no grad); tensors pass through."""
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
+# The operations are defined in the rules table and in composites.py, which build on
+# this module; they are imported last so that those modules can import Tensor.
+from .ops import (  # noqa: E402
+    FUNCTION_HANDLERS, UFUNC_HANDLERS, _COMPARISONS, absolute, add, astype, broadcast_to, clip,
+    concatenate, cos, div, exp, expand_dims, getitem, log, log_softmax, logsumexp, matmul,
+    maximum, mean, minimum, mul, neg, power, relu, reshape, sigmoid, sin, softmax, sqrt,
+    squeeze, stack, sub, swapaxes, tanh, tensor_max, tensor_min, tensor_sum, transpose, where,
+)
+from .inplace import inplace_apply, inplace_setitem  # noqa: E402
