@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class BackwardTrace:
 _tracers: list[BackwardTrace] = []
 
 # Set by detect_anomaly(): a function(node, index, grad) called on every computed gradient.
-anomaly_check: Optional[Any] = None
+anomaly_check: Any | None = None
 
 
 @contextlib.contextmanager
@@ -92,7 +93,7 @@ def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
 
 
 def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
-              retain_graph: Optional[bool] = None, create_graph: bool = False) -> tuple:
+              retain_graph: bool | None = None, create_graph: bool = False) -> tuple:
     """d(outputs)/d(inputs), returned rather than accumulated into ``.grad`` (torch.autograd.grad).
 
     ``outputs`` is a tensor or a sequence of tensors, each with an optional seed in
@@ -183,7 +184,7 @@ def _consumer_counts(roots: Sequence[Node]) -> dict[Node, int]:
     return counts
 
 
-def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: Optional[dict]) -> tuple:
+def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> tuple:
     """The backward loop. Returns (nodes to fill with their gradients, wanted gradients)."""
     consumers = _consumer_counts([node for node, _ in roots])
     grads: dict[Node, Any] = {}

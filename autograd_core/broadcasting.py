@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
-def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Optional[Any]:
+def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any | None:
     """Sum ``g`` over the axes along which numpy broadcast an input of ``shape``.
 
     If ``x`` of shape (1, n) was broadcast against (m, n), every row of the output

@@ -8,7 +8,8 @@ stability comes from the one primitive that needs care (``logsumexp``).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -10,7 +10,8 @@ Inputs are never modified: every evaluation runs on fresh copies.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Any, eps: float = 1e-6, atol: f
     return True
 
 
-def gradgradcheck(fn: Callable[..., Tensor], inputs: Any, grad_outputs: Optional[Any] = None,
+def gradgradcheck(fn: Callable[..., Tensor], inputs: Any, grad_outputs: Any | None = None,
                   eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
                   fast_mode: bool = False, raise_exception: bool = True, seed: int = 0) -> bool:
     """gradcheck of the gradient: checks the second derivatives that create_graph=True records.

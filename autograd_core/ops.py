@@ -6,16 +6,35 @@ Tensor: ``autograd_core.exp(x)`` is ``x.exp()``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .composites import (
-    concatenate, expand_dims, log_softmax, mean, normalize_axis, softmax, squeeze, stack, swapaxes,
+    concatenate,
+    expand_dims,
+    log_softmax,
+    mean,
+    normalize_axis,
+    softmax,
+    squeeze,
+    stack,
+    swapaxes,
 )
 from .rules.arithmetic import add, div, mul, neg, power, sub
 from .rules.elementwise import (
-    absolute, cos, exp, log, maximum, minimum, relu, sigmoid, sin, sqrt, tanh,
+    absolute,
+    cos,
+    exp,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sin,
+    sqrt,
+    tanh,
 )
 from .rules.elementwise import clip as _clip
 from .rules.elementwise import where as _where

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import dis
 import functools
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .tensor import Tensor, record
 
 VJP = Callable[..., Any]
 
 #: Every registered primitive, by name. Tests and documentation loop over this table.
-PRIMITIVES: dict[str, "Primitive"] = {}
+PRIMITIVES: dict[str, Primitive] = {}
 
 
 class Primitive:
@@ -49,14 +50,14 @@ class Primitive:
         self.name = name
         self.formula = formula
         self.why = why
-        self.vjps: tuple[Optional[VJP], ...] = ()
+        self.vjps: tuple[VJP | None, ...] = ()
         #: indices of the inputs whose values some rule reads (checked for in-place edits)
         self.reads_inputs: tuple[int, ...] = ()
         #: whether some rule reads ``out``
         self.reads_out = False
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
-    def defvjp(self, *vjps: Optional[VJP]) -> "Primitive":
+    def defvjp(self, *vjps: VJP | None) -> Primitive:
         """Attach one rule per positional input, in order; ``None`` marks a non-differentiable one."""
         self.vjps = tuple(vjps)
         read_names: set[str] = set()
@@ -79,7 +80,7 @@ class Primitive:
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         return record(self, inputs, params)
 
-    def defvjp_each(self, rule: VJP) -> "Primitive":
+    def defvjp_each(self, rule: VJP) -> Primitive:
         """For primitives with any number of inputs (concatenate): one rule for all of them.
 
         ``rule(g, out, *inputs, which=i, **params)`` returns the gradient for input ``i``.
@@ -127,7 +128,7 @@ def _names_read(fn: Callable[..., Any]) -> set[str]:
     return names
 
 
-def _positional_names(vjps: tuple[Optional[VJP], ...]) -> list[str]:
+def _positional_names(vjps: tuple[VJP | None, ...]) -> list[str]:
     """The names of the forward inputs, read off the first rule's signature (after g, out)."""
     for rule in vjps:
         if rule is not None:

@@ -13,12 +13,13 @@ table and into ``composites.py``.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Union
 
 import numpy as np
 
 from . import grad_mode
-from .errors import AutogradError, ShapeError, forward_shape_error
+from .errors import AutogradError, forward_shape_error
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
 _grad_state = grad_mode._state
@@ -62,7 +63,7 @@ class Node:
         return self.op is not None and self.saved is None
 
     @property
-    def tensor(self) -> Optional["Tensor"]:
+    def tensor(self) -> Tensor | None:
         """The tensor this node fills (leaves, and tensors that called retain_grad())."""
         return self.tensor_ref() if self.tensor_ref is not None else None
 
@@ -78,14 +79,14 @@ class Node:
         return f"<Node {self.label}{name}>"
 
 
-def _leaf_node(tensor: "Tensor") -> Node:
+def _leaf_node(tensor: Tensor) -> Node:
     node = Node(None, (), (), (), (), None, {})
     node.tensor_ref = weakref.ref(tensor)
     node.name = tensor._name
     return node
 
 
-def record(op: Any, inputs: tuple, params: dict) -> "Tensor":
+def record(op: Any, inputs: tuple, params: dict) -> Tensor:
     """Run primitive ``op`` forward on ``inputs`` and, when needed, put a Node on the tape.
 
     This is the only place where operations are recorded: everything a diagram or a
@@ -124,7 +125,7 @@ def record(op: Any, inputs: tuple, params: dict) -> "Tensor":
     return _result(out, None)
 
 
-def _result(data: np.ndarray, node: Optional[Node]) -> "Tensor":
+def _result(data: np.ndarray, node: Node | None) -> Tensor:
     # The hot path for every operation's output: skip __init__'s validation.
     tensor = object.__new__(Tensor)
     tensor.data = data
@@ -179,10 +180,10 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: Any = None,
-                 name: Optional[str] = None) -> None:
+                 name: str | None = None) -> None:
         self.data = _as_array(data, dtype)
-        self.grad: Optional[np.ndarray] = None
-        self._node: Optional[Node] = None
+        self.grad: np.ndarray | None = None
+        self._node: Node | None = None
         self._version = 0
         self._name = name
         if requires_grad:
@@ -197,7 +198,7 @@ class Tensor:
     def requires_grad(self, flag: bool) -> None:
         self.requires_grad_(flag)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Start (or stop) tracking operations on this leaf tensor. Returns self."""
         if not self.is_leaf:
             if requires_grad:
@@ -223,22 +224,22 @@ class Tensor:
         return self._node is None or self._node.op is None
 
     @property
-    def grad_fn(self) -> Optional[Node]:
+    def grad_fn(self) -> Node | None:
         """The node that computed this tensor, or None for a leaf."""
         node = self._node
         return node if node is not None and node.op is not None else None
 
     @property
-    def node(self) -> Optional[Node]:
+    def node(self) -> Node | None:
         """This tensor's place on the tape (a leaf node for leaves that require grad)."""
         return self._node
 
     @property
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         return self._name
 
     @name.setter
-    def name(self, value: Optional[str]) -> None:
+    def name(self, value: str | None) -> None:
         self._name = value
         if self._node is not None:
             self._node.name = value
@@ -265,7 +266,7 @@ class Tensor:
         return self._version
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return transpose(self)
 
     def item(self) -> float:
@@ -281,16 +282,16 @@ class Tensor:
         """The underlying numpy array (shared, not a copy)."""
         return self.data
 
-    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph (requires no grad)."""
         return _result(self.data, None)
 
-    def retain_grad(self) -> "Tensor":
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         node = self._node
         if node is None:
@@ -301,7 +302,7 @@ class Tensor:
             node.tensor_ref = weakref.ref(self)
         return self
 
-    def register_hook(self, hook: Callable[[Any], Any]) -> "RemovableHandle":
+    def register_hook(self, hook: Callable[[Any], Any]) -> RemovableHandle:
         """Call ``hook(grad)`` when backward computes this tensor's gradient.
 
         The hook may return a replacement gradient (same shape) or None to keep it.
@@ -345,65 +346,65 @@ class Tensor:
         return "Tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other: Any) -> "Tensor":
+    def __add__(self, other: Any) -> Tensor:
         return add(self, other)
 
-    def __radd__(self, other: Any) -> "Tensor":
+    def __radd__(self, other: Any) -> Tensor:
         return add(other, self)
 
-    def __sub__(self, other: Any) -> "Tensor":
+    def __sub__(self, other: Any) -> Tensor:
         return sub(self, other)
 
-    def __rsub__(self, other: Any) -> "Tensor":
+    def __rsub__(self, other: Any) -> Tensor:
         return sub(other, self)
 
-    def __mul__(self, other: Any) -> "Tensor":
+    def __mul__(self, other: Any) -> Tensor:
         return mul(self, other)
 
-    def __rmul__(self, other: Any) -> "Tensor":
+    def __rmul__(self, other: Any) -> Tensor:
         return mul(other, self)
 
-    def __truediv__(self, other: Any) -> "Tensor":
+    def __truediv__(self, other: Any) -> Tensor:
         return div(self, other)
 
-    def __rtruediv__(self, other: Any) -> "Tensor":
+    def __rtruediv__(self, other: Any) -> Tensor:
         return div(other, self)
 
-    def __pow__(self, other: Any) -> "Tensor":
+    def __pow__(self, other: Any) -> Tensor:
         return power(self, other)
 
-    def __rpow__(self, other: Any) -> "Tensor":
+    def __rpow__(self, other: Any) -> Tensor:
         return power(other, self)
 
-    def __matmul__(self, other: Any) -> "Tensor":
+    def __matmul__(self, other: Any) -> Tensor:
         return matmul(self, other)
 
-    def __rmatmul__(self, other: Any) -> "Tensor":
+    def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
 
-    def __neg__(self) -> "Tensor":
+    def __neg__(self) -> Tensor:
         return neg(self)
 
-    def __pos__(self) -> "Tensor":
+    def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self) -> "Tensor":
+    def __abs__(self) -> Tensor:
         return absolute(self)
 
     # In-place forms write into this tensor's array (see inplace.py for the rules).
-    def __iadd__(self, other: Any) -> "Tensor":
+    def __iadd__(self, other: Any) -> Tensor:
         return inplace_apply(self, add, other)
 
-    def __isub__(self, other: Any) -> "Tensor":
+    def __isub__(self, other: Any) -> Tensor:
         return inplace_apply(self, sub, other)
 
-    def __imul__(self, other: Any) -> "Tensor":
+    def __imul__(self, other: Any) -> Tensor:
         return inplace_apply(self, mul, other)
 
-    def __itruediv__(self, other: Any) -> "Tensor":
+    def __itruediv__(self, other: Any) -> Tensor:
         return inplace_apply(self, div, other)
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         return getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -434,7 +435,7 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
-    def __iter__(self) -> Iterator["Tensor"]:
+    def __iter__(self) -> Iterator[Tensor]:
         for index in range(len(self.data)):
             yield self[index]
 
@@ -445,99 +446,99 @@ class Tensor:
         return float(self.item())
 
     # --------------------------------------------------------------------- methods
-    def exp(self) -> "Tensor":
+    def exp(self) -> Tensor:
         return exp(self)
 
-    def log(self) -> "Tensor":
+    def log(self) -> Tensor:
         return log(self)
 
-    def sqrt(self) -> "Tensor":
+    def sqrt(self) -> Tensor:
         return sqrt(self)
 
-    def sin(self) -> "Tensor":
+    def sin(self) -> Tensor:
         return sin(self)
 
-    def cos(self) -> "Tensor":
+    def cos(self) -> Tensor:
         return cos(self)
 
-    def tanh(self) -> "Tensor":
+    def tanh(self) -> Tensor:
         return tanh(self)
 
-    def sigmoid(self) -> "Tensor":
+    def sigmoid(self) -> Tensor:
         return sigmoid(self)
 
-    def relu(self) -> "Tensor":
+    def relu(self) -> Tensor:
         return relu(self)
 
-    def abs(self) -> "Tensor":
+    def abs(self) -> Tensor:
         return absolute(self)
 
-    def clip(self, a_min: Any = None, a_max: Any = None) -> "Tensor":
+    def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
         return clip(self, a_min, a_max)
 
-    def maximum(self, other: Any) -> "Tensor":
+    def maximum(self, other: Any) -> Tensor:
         return maximum(self, other)
 
-    def minimum(self, other: Any) -> "Tensor":
+    def minimum(self, other: Any) -> Tensor:
         return minimum(self, other)
 
-    def where(self, condition: Any, other: Any) -> "Tensor":
+    def where(self, condition: Any, other: Any) -> Tensor:
         """``where(condition, self, other)``, as PyTorch's ``Tensor.where``."""
         return where(condition, self, other)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return tensor_sum(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return mean(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return tensor_max(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return tensor_min(self, axis=axis, keepdims=keepdims)
 
-    def reshape(self, *shape: Any) -> "Tensor":
+    def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return reshape(self, shape)
 
-    def transpose(self, *axes: Any) -> "Tensor":
+    def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return transpose(self, axes or None)
 
-    def swapaxes(self, axis1: int, axis2: int) -> "Tensor":
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return swapaxes(self, axis1, axis2)
 
-    def broadcast_to(self, shape: Sequence[int]) -> "Tensor":
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         return broadcast_to(self, shape)
 
-    def squeeze(self, axis: Any = None) -> "Tensor":
+    def squeeze(self, axis: Any = None) -> Tensor:
         return squeeze(self, axis)
 
-    def expand_dims(self, axis: Any) -> "Tensor":
+    def expand_dims(self, axis: Any) -> Tensor:
         return expand_dims(self, axis)
 
-    def concatenate(self, others: Sequence[Any], axis: int = 0) -> "Tensor":
+    def concatenate(self, others: Sequence[Any], axis: int = 0) -> Tensor:
         return concatenate([self, *others], axis=axis)
 
-    def stack(self, others: Sequence[Any], axis: int = 0) -> "Tensor":
+    def stack(self, others: Sequence[Any], axis: int = 0) -> Tensor:
         return stack([self, *others], axis=axis)
 
-    def matmul(self, other: Any) -> "Tensor":
+    def matmul(self, other: Any) -> Tensor:
         return matmul(self, other)
 
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def softmax(self, axis: int = -1) -> Tensor:
         return softmax(self, axis=axis)
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1) -> Tensor:
         return log_softmax(self, axis=axis)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> "Tensor":
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return logsumexp(self, axis=axis, keepdims=keepdims)
 
-    def astype(self, dtype: Any) -> "Tensor":
+    def astype(self, dtype: Any) -> Tensor:
         return astype(self, dtype)
 
     # --------------------------------------------------- numpy dispatch protocols
@@ -598,10 +599,46 @@ def to_tensor(value: Any) -> Tensor:
 
 # The operations are defined in the rules table and in composites.py, which build on
 # this module; they are imported last so that those modules can import Tensor.
-from .ops import (  # noqa: E402
-    FUNCTION_HANDLERS, UFUNC_HANDLERS, _COMPARISONS, absolute, add, astype, broadcast_to, clip,
-    concatenate, cos, div, exp, expand_dims, getitem, log, log_softmax, logsumexp, matmul,
-    maximum, mean, minimum, mul, neg, power, relu, reshape, sigmoid, sin, softmax, sqrt,
-    squeeze, stack, sub, swapaxes, tanh, tensor_max, tensor_min, tensor_sum, transpose, where,
-)
 from .inplace import inplace_apply, inplace_setitem  # noqa: E402
+from .ops import (  # noqa: E402
+    _COMPARISONS,
+    FUNCTION_HANDLERS,
+    UFUNC_HANDLERS,
+    absolute,
+    add,
+    astype,
+    broadcast_to,
+    clip,
+    concatenate,
+    cos,
+    div,
+    exp,
+    expand_dims,
+    getitem,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    mul,
+    neg,
+    power,
+    relu,
+    reshape,
+    sigmoid,
+    sin,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    swapaxes,
+    tanh,
+    tensor_max,
+    tensor_min,
+    tensor_sum,
+    transpose,
+    where,
+)
