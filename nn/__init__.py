@@ -1,0 +1,20 @@
+"""nn: neural-network building blocks written as ordinary ``autograd_core`` expressions.
+
+``nn.reference`` is Nielsen's BP1–BP4 written by hand in numpy, an independent
+second opinion; ``nn.reference.compare`` puts the two side by side.
+"""
+
+from . import reference
+from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm
+from .costs import CrossEntropyCost, QuadraticCost, SoftmaxCrossEntropy
+from .layers import Dense, Sequential
+from .module import Module, Parameter
+from .optim import SGD, Adam, Optimizer
+from .regularization import l2_penalty
+
+__all__ = [
+    "SGD", "Adam", "BatchNorm", "CrossEntropyCost", "Dense", "Identity", "Module", "Optimizer",
+    "Parameter", "QuadraticCost", "ReLU", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy",
+    "Tanh", "l2_penalty", "reference",
+]

@@ -1,0 +1,126 @@
+"""Costs: each returns a scalar Tensor, the mean over the batch (axis 0) of a per-example cost.
+
+Called as ``cost(output, target)``; the target may be a numpy array or a Tensor. The
+gradient at the pre-activation of the output layer is (ŷ − y)/batch for the three
+matched pairs: quadratic cost after a linear output, binary cross-entropy after a
+sigmoid, categorical cross-entropy after a softmax (tests check all three).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import autograd_core as ac
+from autograd_core import Tensor
+
+from .fused import sigmoid_cross_entropy, softmax_cross_entropy
+
+
+def _values(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _check_same_shape(cost: str, output: Any, target: Any) -> None:
+    out_shape, target_shape = np.shape(_values(output)), np.shape(_values(target))
+    if out_shape != target_shape:
+        raise ValueError(
+            f"{cost}: target has shape {target_shape} but the output has shape {out_shape}; they must "
+            f"match (batch as rows). For class labels use one-hot rows of shape {out_shape}."
+        )
+    if len(out_shape) == 0:
+        raise ValueError(f"{cost}: output is a scalar; give a batch of shape (batch, outputs).")
+
+
+def _as_operand(target: Any) -> Any:
+    # A Tensor target is kept (its gradient may be wanted); arrays become float constants.
+    if isinstance(target, Tensor):
+        return target
+    target = np.asarray(target)
+    return target if target.dtype.kind == "f" else target.astype(np.float64)
+
+
+class QuadraticCost:
+    """C = (1/n) Σₓ ½‖y(x) − a(x)‖²  (Nielsen's eq. 6, averaged over the mini-batch); ∂C/∂a = (a − y)/n."""
+
+    def __call__(self, output: Any, target: Any) -> Tensor:
+        _check_same_shape("QuadraticCost", output, target)
+        diff = ac.sub(output, _as_operand(target))
+        return ac.mul(ac.sum(ac.mul(diff, diff)), 0.5 / np.shape(_values(output))[0])
+
+    def __repr__(self) -> str:
+        return "QuadraticCost()"
+
+
+class CrossEntropyCost:
+    """C = −(1/n) Σₓ Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)]  (Nielsen's eq. 63).
+
+    ``from_logits=False``: ``output`` holds probabilities a = σ(z) in [0, 1]; composed
+    from log, so an output of exactly 0 or 1 gives inf. ``from_logits=True``: ``output``
+    holds the pre-activations z; stable for any z, gradient exactly (σ(z) − y)/n.
+    """
+
+    def __init__(self, from_logits: bool = False) -> None:
+        self.from_logits = bool(from_logits)
+
+    def __call__(self, output: Any, target: Any) -> Tensor:
+        _check_same_shape("CrossEntropyCost", output, target)
+        y = _values(target)
+        if y.size and (np.min(y) < 0 or np.max(y) > 1 or np.isnan(y).any()):
+            raise ValueError(
+                f"CrossEntropyCost: targets must lie in [0, 1], got values in [{np.min(y)}, {np.max(y)}] "
+                f"(shape {y.shape}). Binary cross-entropy compares probabilities."
+            )
+        y = _as_operand(target)
+        if self.from_logits:
+            return sigmoid_cross_entropy(output, y)
+        a = _values(output)
+        if a.size and (np.min(a) < 0 or np.max(a) > 1 or np.isnan(a).any()):
+            raise ValueError(
+                f"CrossEntropyCost: outputs must be probabilities in [0, 1], got values in "
+                f"[{np.min(a)}, {np.max(a)}] (shape {a.shape}). Put a Sigmoid before the cost, or pass "
+                "the pre-activations with CrossEntropyCost(from_logits=True)."
+            )
+        n = np.shape(a)[0]
+        per_entry = ac.add(ac.mul(y, ac.log(output)), ac.mul(ac.sub(1.0, y), ac.log(ac.sub(1.0, output))))
+        return ac.mul(ac.sum(per_entry), -1.0 / n)
+
+    def __repr__(self) -> str:
+        return f"CrossEntropyCost(from_logits={self.from_logits})"
+
+
+class SoftmaxCrossEntropy:
+    """C = −(1/n) Σₓ Σⱼ yⱼ ln softmax(z)ⱼ, from logits z of shape (batch, classes).
+
+    Targets: integer labels of shape (batch,) or one-hot rows of shape (batch, classes).
+    Stable for logits of ±1000; the gradient at z is exactly (softmax(z) − y)/n.
+    """
+
+    def __call__(self, logits: Any, target: Any) -> Tensor:
+        shape = np.shape(_values(logits))
+        if len(shape) != 2:
+            raise ValueError(
+                f"SoftmaxCrossEntropy: logits must have shape (batch, classes), got {shape}."
+            )
+        labels = _values(target)
+        if labels.ndim == 1 and labels.dtype.kind in "iub":
+            if labels.shape[0] != shape[0]:
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: {labels.shape[0]} labels for a batch of {shape[0]} rows "
+                    f"(logits shape {shape}); give one label per row."
+                )
+            bad = (labels < 0) | (labels >= shape[1])
+            if bad.any():
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: labels must be in [0, {shape[1] - 1}] for {shape[1]} classes; "
+                    f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
+                )
+            one_hot = np.zeros(shape, dtype=_values(logits).dtype)
+            one_hot[np.arange(shape[0]), labels] = 1.0
+            return softmax_cross_entropy(logits, one_hot)
+        _check_same_shape("SoftmaxCrossEntropy", logits, target)
+        return softmax_cross_entropy(logits, _as_operand(target))
+
+    def __repr__(self) -> str:
+        return "SoftmaxCrossEntropy()"

@@ -1,0 +1,97 @@
+"""``Sequential`` and ``Dense``: Nielsen's network as modules.
+
+Nielsen writes one example as a column: z^l = W^l a^{l-1} + b^l with W^l of shape
+(out, in), so w^l_{jk} connects input k to neuron j. We keep W's shape (out, in) and
+his indices, but take a mini-batch as rows, X of shape (batch, in), so the same
+equation transposed reads Z = X Wᵀ + b (b broadcast over the rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from autograd_core import Tensor, add, matmul, transpose
+
+from .module import Module, Parameter
+
+
+class Sequential(Module):
+    """Apply ``layers`` in order: ``Sequential(Dense(2, 3), Sigmoid())(x)``."""
+
+    def __init__(self, *layers: Module) -> None:
+        for position, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential: argument {position} is a {type(layer).__name__}, not a Module; "
+                    "pass layers such as nn.Dense(784, 30) or nn.Sigmoid()."
+                )
+        self.layers = list(layers)
+        for path, module in self.named_modules():
+            module._path = path
+        self.parameters()  # gives every parameter tensor its dotted name
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+
+class Dense(Module):
+    """z = x Wᵀ + b, W of shape (out_features, in_features), b of shape (out_features,).
+
+    ``init="default"``: W ~ N(0, 1)/√in, b ~ N(0, 1) (network2.py's default);
+    ``init="large"``: W, b ~ N(0, 1) (network.py, chapter 1). ``seed`` makes it repeatable.
+    """
+
+    def __init__(self, in_features: int, out_features: int, init: str = "default",
+                 seed: int | None = None) -> None:
+        if int(in_features) < 1 or int(out_features) < 1:
+            raise ValueError(f"Dense: sizes must be positive, got in={in_features}, out={out_features}")
+        if init not in ("default", "large"):
+            raise ValueError(f"Dense: init must be 'default' or 'large', got {init!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        rng = np.random.default_rng(seed)
+        scale = 1.0 / np.sqrt(in_features) if init == "default" else 1.0
+        self.W = Parameter(rng.standard_normal((out_features, in_features)) * scale, name="W", decay=True)
+        self.b = Parameter(rng.standard_normal(out_features), name="b")
+        self._path = ""
+        self._delta_sink = None  # set by Module.record_deltas()
+
+    def forward(self, x: Any) -> Tensor:
+        shape = np.shape(x.data if isinstance(x, Tensor) else x)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            where = f" '{self._path}'" if self._path else ""
+            raise ValueError(
+                f"Dense{where} ({self.in_features} → {self.out_features}): input has shape {shape}, "
+                f"but its last axis must have {self.in_features} features (batch as rows: "
+                f"(batch, {self.in_features})). Check the previous layer's out_features or the data."
+            )
+        z = add(matmul(x, transpose(self.W)), self.b)
+        if self._delta_sink is not None and z._node is not None:
+            deltas, path = self._delta_sink
+
+            def keep(g: Any, key: str = path or "dense") -> None:
+                deltas[key] = np.array(g.data if isinstance(g, Tensor) else g, copy=True)
+
+            z.register_hook(keep)
+        return z
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features}, {self.out_features})"

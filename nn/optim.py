@@ -1,0 +1,128 @@
+"""Optimizers that update parameters in place, inside ``no_grad``.
+
+The Tensor in-place operators are used so that each parameter's version counter
+advances: a graph recorded before the step that still needs the old value then
+raises instead of differentiating a stale one. Every ``step()`` validates all
+gradients first and only then writes, so a failed step changes no parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from autograd_core import Tensor, no_grad
+
+
+class Optimizer:
+    """Shared checks: a non-empty list of tensors that require grad, and a positive rate."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(
+                f"{type(self).__name__}: got no parameters to optimise; pass model.parameters() "
+                "of a model that has layers with weights."
+            )
+        for index, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(
+                    f"{type(self).__name__}: parameter {index} is a {type(p).__name__} that does not "
+                    "require grad; pass model.parameters() or tensors created with requires_grad=True."
+                )
+        if not (lr > 0 and np.isfinite(lr)):
+            raise ValueError(f"{type(self).__name__}: learning rate must be positive and finite, got lr={lr}")
+        self.lr = float(lr)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None before the next backward."""
+        for p in self.params:
+            p.grad = None
+
+    def _grads(self) -> list[np.ndarray]:
+        """All gradients, checked before anything is written."""
+        problems = []
+        grads = []
+        for index, p in enumerate(self.params):
+            name = p.name or f"parameter {index}"
+            g = p.grad
+            if g is None:
+                problems.append(f"{name} has no gradient")
+                continue
+            g = np.asarray(g.data if isinstance(g, Tensor) else g)
+            if g.shape != p.shape:
+                problems.append(f"{name} has shape {p.shape} but its gradient has shape {g.shape}")
+            elif not np.all(np.isfinite(g)):
+                problems.append(f"{name} has a non-finite gradient (inf or NaN)")
+            grads.append(g)
+        if problems:
+            raise ValueError(
+                f"{type(self).__name__}.step(): no parameter was changed: " + "; ".join(problems)
+                + ". Call loss.backward() after zero_grad() and before step()."
+            )
+        return grads
+
+    def _apply(self, updates: list[np.ndarray]) -> None:
+        with no_grad():
+            for p, update in zip(self.params, updates):
+                p -= update
+
+
+class SGD(Optimizer):
+    """v ← μ v + (∇ + wd·p);  p ← p − lr·v  (PyTorch's convention; μ = 0 is plain SGD).
+
+    ``weight_decay`` applies to every parameter given; for Nielsen's L2 on weights
+    only, add ``nn.l2_penalty`` to the cost instead.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.velocity: list[np.ndarray | None] = [None] * len(self.params)
+
+    def step(self) -> None:
+        grads = self._grads()
+        updates, velocities = [], []
+        for p, g, v in zip(self.params, grads, self.velocity):
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            if self.momentum:
+                g = g if v is None else self.momentum * v + g
+                velocities.append(g)
+            updates.append(self.lr * g)
+        self._apply(updates)
+        if self.momentum:
+            self.velocity = velocities
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): m ← β₁m + (1−β₁)∇, v ← β₂v + (1−β₂)∇², p ← p − lr·m̂/(√v̂ + ε)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(params, lr)
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1) or eps <= 0:
+            raise ValueError(f"Adam: betas must lie in [0, 1) and eps > 0, got betas={betas}, eps={eps}")
+        self.betas = (float(b1), float(b2))
+        self.eps = float(eps)
+        self.t = 0
+        self.m: list[Any] = [np.zeros_like(p.data) for p in self.params]
+        self.v: list[Any] = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        grads = self._grads()
+        b1, b2 = self.betas
+        t = self.t + 1
+        ms = [b1 * m + (1 - b1) * g for m, g in zip(self.m, grads)]
+        vs = [b2 * v + (1 - b2) * g * g for v, g in zip(self.v, grads)]
+        updates = [self.lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + self.eps)
+                   for m, v in zip(ms, vs)]
+        self._apply(updates)
+        self.m, self.v, self.t = ms, vs, t

@@ -1,0 +1,118 @@
+"""``compare``: one mini-batch through the engine and through Nielsen's BP1–BP4.
+
+Like ``nielsen.py`` this module imports nothing from the engine: it drives the model
+it is given through its own methods (``model(x)``, ``record_deltas()``, ``backward()``)
+and reads the weights as numpy arrays, so the reference stays an independent opinion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import nielsen
+
+
+@dataclasses.dataclass
+class LayerReport:
+    """One Dense layer: the largest |engine − reference| for delta (BP1/BP2), b (BP3) and W (BP4)."""
+
+    layer: str
+    shape: tuple[int, int]
+    delta: float
+    bias: float
+    weight: float
+
+    @property
+    def equation(self) -> str:
+        return "BP1" if self.layer.endswith("(output)") else "BP2"
+
+
+@dataclasses.dataclass
+class Report:
+    """Per-layer differences; ``str(report)`` is a table, ``max_difference`` the worst of all."""
+
+    layers: list[LayerReport]
+    cost: str
+    batch: int
+
+    @property
+    def max_difference(self) -> float:
+        return max(max(r.delta, r.bias, r.weight) for r in self.layers)
+
+    def __str__(self) -> str:
+        lines = [
+            f"engine vs Nielsen's BP1-BP4 ({self.cost} cost, mini-batch of {self.batch}):",
+            f"{'layer':<22}{'W shape':>10}  {'delta (BP1/2)':>14}{'dC/db (BP3)':>13}{'dC/dW (BP4)':>13}",
+        ]
+        for r in self.layers:
+            shape = f"{r.shape[0]}x{r.shape[1]}"
+            lines.append(f"{r.layer:<22}{shape:>10}  {r.delta:>14.2e}{r.bias:>13.2e}{r.weight:>13.2e}")
+        verdict = "agree" if self.max_difference < 1e-10 else "DISAGREE"
+        lines.append(f"largest absolute difference {self.max_difference:.2e}: engine and reference {verdict}")
+        return "\n".join(lines)
+
+
+def _dense_layers(model):
+    """The model's Dense layers, checking it is Nielsen's shape: (Dense, Sigmoid)*, last Sigmoid optional."""
+    layers = list(getattr(model, "layers", []))
+    kinds = [type(layer).__name__ for layer in layers]
+    dense = [layer for layer in layers if hasattr(layer, "W") and hasattr(layer, "b")]
+    pattern = ["Dense", "Sigmoid"] * len(dense)
+    if not dense or kinds not in (pattern, pattern[:-1]):
+        raise ValueError(
+            f"compare: the reference covers dense sigmoid networks, Sequential(Dense, Sigmoid, ..., Dense, "
+            f"Sigmoid); got layers {kinds}."
+        )
+    return dense, kinds[-1] == "Sigmoid"
+
+
+def _cost_name(cost, ends_with_sigmoid):
+    kind = type(cost).__name__
+    from_logits = getattr(cost, "from_logits", False)
+    if kind == "QuadraticCost" and ends_with_sigmoid:
+        return "quadratic"
+    if kind == "CrossEntropyCost" and from_logits != ends_with_sigmoid:
+        return "cross-entropy"
+    raise ValueError(
+        f"compare: cost {cost!r} does not fit a network that "
+        f"{'ends' if ends_with_sigmoid else 'does not end'} with Sigmoid; use QuadraticCost or "
+        "CrossEntropyCost after a Sigmoid, or CrossEntropyCost(from_logits=True) after the last Dense."
+    )
+
+
+def compare(model, x, y, cost, lmbda=0.0, n=None):
+    """Backpropagate one mini-batch with the engine and with BP1–BP4; report the differences.
+
+    ``x``: (batch, in), ``y``: (batch, out), both as rows. With ``lmbda`` the engine's cost
+    gets the L2 penalty (λ/2n) Σ‖W‖² (``n`` defaults to the batch size). Leaves the
+    parameters' ``.grad`` set to this batch's gradients, as a backward pass does.
+    """
+    dense, ends_with_sigmoid = _dense_layers(model)
+    name = _cost_name(cost, ends_with_sigmoid)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = x.shape[0] if n is None else n
+    model.zero_grad()
+    with model.record_deltas() as engine_deltas:
+        loss = cost(model(x), y)
+        if lmbda:
+            for layer in dense:
+                loss = loss + (layer.W * layer.W).sum() * (lmbda / (2.0 * n))
+        loss.backward()
+    weights = [layer.W.data for layer in dense]
+    biases = [layer.b.data for layer in dense]
+    deltas, nabla_b, nabla_w = nielsen.backprop_batch(weights, biases, x.T, y.T, name, lmbda, n)
+    paths = [path for path, module in model.named_modules() if any(module is d for d in dense)]
+    rows = []
+    for index, (path, layer) in enumerate(zip(paths, dense)):
+        label = path + (" (output)" if index == len(dense) - 1 else "")
+        rows.append(LayerReport(
+            layer=label,
+            shape=layer.W.shape,
+            delta=float(np.max(np.abs(engine_deltas[path] - deltas[index].T))),
+            bias=float(np.max(np.abs(layer.b.grad - nabla_b[index]))),
+            weight=float(np.max(np.abs(layer.W.grad - nabla_w[index]))),
+        ))
+    return Report(rows, name + (f" + L2 (lambda={lmbda}, n={n})" if lmbda else ""), x.shape[0])
