@@ -1,0 +1,369 @@
+"""Function transforms in the style of JAX: ``grad``, ``value_and_grad``, ``vjp``, ``jvp``,
+``jacobian``, ``hessian``, ``hvp`` and ``per_example_grads``.
+
+Each transform takes a Python function of arrays and returns a function (or values)
+computed with the same tape as ``loss.backward()``: it wraps the differentiated
+arguments in fresh tensors that require grad, runs ``f`` and calls
+``backward.gradients``. Nothing here has rules of its own.
+
+Composition (``grad(grad(f))``) works because a transform that is itself being
+differentiated records its backward pass: whenever the output of ``f`` depends on a
+tensor that requires grad *other than* the arguments this transform created (an
+argument passed in by an outer transform, a tensor captured by the closure), the
+inner gradients are taken with ``create_graph=True`` and returned as Tensors tied
+to that outer graph. Otherwise the backward pass is the ordinary, numpy-only one.
+
+Types: numpy arrays (and Python numbers) in, numpy arrays out; if any argument is
+a ``Tensor``, or the result carries a graph for an outer transform, the results are
+``Tensor``s.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .backward import gradients
+from .composites import stack
+from .grad_mode import enable_grad, is_grad_enabled
+from .primitive import Primitive
+from .tensor import Tensor
+
+# A differentiated argument that already requires grad (passed in by an outer transform)
+# gets a node of its own, so that "d/d this argument" is distinct from "d/d the outer
+# variable" even when the same tensor is passed twice. Not registered in PRIMITIVES: it is
+# plumbing of the transforms, not an operation users call.
+_argument = Primitive(lambda x: x, "argument", "z = x;  x̄ = g  (an argument of a transformed function)")
+_argument.defvjp(lambda g, out, x: g)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _normalize_argnums(argnums: int | Sequence[int], nargs: int, who: str) -> tuple[tuple[int, ...], bool]:
+    single = isinstance(argnums, (int, np.integer))
+    nums = (int(argnums),) if single else tuple(int(a) for a in argnums)
+    if not nums:
+        raise ValueError(f"{who}: argnums is empty; name at least one argument to differentiate.")
+    resolved = []
+    for a in nums:
+        if not -nargs <= a < nargs:
+            raise ValueError(
+                f"{who}: argnums={argnums!r} refers to argument {a}, but the function was called "
+                f"with {nargs} positional argument(s). Pass the argument positionally, or fix argnums."
+            )
+        resolved.append(a % nargs)
+    return tuple(resolved), single
+
+
+def _fresh_argument(value: Any, recording: bool) -> Tensor:
+    """A tensor requiring grad, with a node of its own, holding ``value``."""
+    if isinstance(value, Tensor):
+        if value._node is not None and recording:
+            return _argument(value)
+        value = value.data
+    array = np.asarray(value)
+    if array.dtype.kind in "biu":
+        array = array.astype(np.float64)
+    if array.dtype.kind != "f":
+        raise TypeError(
+            f"can only differentiate with respect to floating-point arguments, got dtype {array.dtype}; "
+            "convert the argument with np.asarray(x, dtype=np.float64)."
+        )
+    return Tensor(array, requires_grad=True)
+
+
+def _depends_on_outer_graph(outputs: Sequence[Any], own: Sequence[Tensor]) -> bool:
+    """True when some output depends on a tensor requiring grad that this transform did not
+    create: then an outer transform (or the user) may differentiate the result again."""
+    own_leaves = {t._node for t in own if t._node is not None and t._node.op is None}
+    stack_ = [out._node for out in outputs if isinstance(out, Tensor) and out._node is not None]
+    seen = set()
+    while stack_:
+        node = stack_.pop()
+        if node in seen or node in own_leaves:
+            continue
+        seen.add(node)
+        if node.op is None:
+            return True
+        stack_.extend(parent for parent in node.parents if parent is not None)
+    return False
+
+
+def _differentiate(out: Any, wrt: Sequence[Tensor], seed: Any, create_graph: bool) -> tuple:
+    """d⟨seed, out⟩/d wrt, zeros when ``out`` does not depend on ``wrt`` at all."""
+    if not isinstance(out, Tensor) or out._node is None:
+        zeros = [np.zeros_like(t.data) for t in wrt]
+        return tuple(Tensor(z) for z in zeros) if create_graph else tuple(zeros)
+    # retain_graph: the graph may contain the caller's own nodes (captured tensors),
+    # whose saved values a later backward of theirs still needs.
+    return gradients(out, list(wrt), grad_outputs=seed, retain_graph=True, create_graph=create_graph)
+
+
+def _convert(value: Any, as_tensor: bool) -> Any:
+    if as_tensor:
+        return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+    return np.asarray(value.data if isinstance(value, Tensor) else value)
+
+
+class _Traced:
+    """``f`` run once on fresh arguments: its outputs, the arguments, and how to return results."""
+
+    def __init__(self, f: Callable[..., Any], args: Sequence[Any], kwargs: dict, argnums: Any,
+                 who: str) -> None:
+        self.nums, self.single = _normalize_argnums(argnums, len(args), who)
+        recording = is_grad_enabled()
+        given = list(args)
+        with enable_grad():
+            self.wrt = [_fresh_argument(given[i], recording) for i in self.nums]
+            call_args = list(given)
+            for i, fresh in zip(self.nums, self.wrt):
+                call_args[i] = fresh
+            self.out = f(*call_args, **kwargs)
+        outputs = self.out if isinstance(self.out, (tuple, list)) else [self.out]
+        #: an outer transform (or the caller) may differentiate the results: record the backward
+        self.outer = recording and _depends_on_outer_graph(outputs, self.wrt)
+        self.as_tensor = self.outer or any(isinstance(a, Tensor) for a in given)
+
+    def grads(self, out: Any, seed: Any = None, create_graph: bool | None = None) -> tuple:
+        create = self.outer if create_graph is None else create_graph
+        return _differentiate(out, self.wrt, seed, create)
+
+    def result(self, grads: Sequence[Any]) -> Any:
+        converted = tuple(_convert(g, self.as_tensor) for g in grads)
+        return converted[0] if self.single else converted
+
+
+def _scalar_output(out: Any, who: str, f: Callable[..., Any]) -> None:
+    size = np.size(out.data if isinstance(out, Tensor) else out)
+    if size != 1:
+        raise ValueError(
+            f"{who} needs {_name(f)} to return a scalar (one element), but it returned shape "
+            f"{np.shape(out.data if isinstance(out, Tensor) else out)}. Reduce it (.sum(), .mean()), "
+            "or use jacobian() or vjp() for a non-scalar output."
+        )
+
+
+def _name(f: Callable[..., Any]) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+
+# -------------------------------------------------------------------------- transforms
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., tuple]:
+    """``(f(*args), ∇f(*args))`` with one forward and one backward pass.
+
+    ``f`` returns a scalar. With ``argnums`` a tuple, the gradient is a tuple with one
+    entry per named argument.
+    """
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
+        traced = _Traced(f, args, kwargs, argnums, "value_and_grad(f)")
+        _scalar_output(traced.out, "value_and_grad(f)", f)
+        grads = traced.grads(traced.out)
+        return _convert(traced.out, traced.as_tensor), traced.result(grads)
+
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``∇f``: a function returning ∂f/∂args[argnums] (a tuple for tuple ``argnums``).
+
+    ``f`` returns a scalar. ``grad(grad(f))`` is the second derivative (for scalar ``x``).
+    """
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        return value_and_grad_f(*args, **kwargs)[1]
+
+    return grad_f
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """``(f(*primals), vjp_fn)`` where ``vjp_fn(u) = uᵀ J``: one gradient per primal, as a tuple.
+
+    ``u`` (the cotangent) has the output's shape. ``vjp_fn`` may be called many times;
+    each call is one backward pass over the graph recorded once. If ``u`` is a Tensor
+    that requires grad, the result is differentiable with respect to it (``jvp`` uses this).
+    """
+    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "vjp(f, ...)") if primals else None
+    if traced is None:
+        raise ValueError("vjp(f, *primals): give at least one primal (the point to linearize at).")
+    out = traced.out
+    out_shape = np.shape(out.data if isinstance(out, Tensor) else out)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        if tuple(np.shape(cotangent.data if isinstance(cotangent, Tensor) else cotangent)) != out_shape:
+            raise ValueError(
+                f"vjp_fn: the cotangent has shape {np.shape(cotangent)} but {_name(f)} returned shape "
+                f"{out_shape}; the cotangent must have the output's shape."
+            )
+        differentiable = isinstance(cotangent, Tensor) and cotangent._node is not None
+        create = traced.outer or (differentiable and is_grad_enabled())
+        if not create and isinstance(cotangent, Tensor):
+            cotangent = cotangent.data
+        grads = traced.grads(out, cotangent, create_graph=create)
+        return tuple(_convert(g, traced.as_tensor or create) for g in grads)
+
+    return _convert(out, traced.as_tensor), vjp_fn
+
+
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """``(f(*primals), J t)``: forward mode, by transposing the VJP (the double-VJP trick).
+
+    ``g(u) = uᵀJ`` is linear in ``u``, so differentiating ``⟨g(u), t⟩`` with respect to
+    ``u`` gives ``J t``. Cost: one forward, one backward recorded with create_graph, and
+    one backward through that: about three times a plain backward, for any output size.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent each.")
+    for index, (p, t) in enumerate(zip(primals, tangents)):
+        p_shape, t_shape = np.shape(_value(p)), np.shape(_value(t))
+        if p_shape != t_shape:
+            raise ValueError(f"jvp: tangent {index} has shape {t_shape} but its primal has shape {p_shape}.")
+    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "jvp(f, ...)")
+    out = traced.out
+    out_data = out.data if isinstance(out, Tensor) else np.asarray(out)
+    u = Tensor(np.zeros_like(out_data, dtype=np.result_type(out_data, np.float64)), requires_grad=True)
+    with enable_grad():
+        pulled = traced.grads(out, u, create_graph=True)
+        total = None
+        for g, t in zip(pulled, tangents):
+            term = (g * t).sum()
+            total = term if total is None else total + term
+    # Record this last pass too when the result will be differentiated again: tangents that
+    # require grad, or primals tied to an outer graph.
+    outer = is_grad_enabled() and _depends_on_outer_graph([total], [u, *traced.wrt])
+    tangent_out = _differentiate(total, [u], None, outer)[0]
+    as_tensor = traced.as_tensor or outer or any(isinstance(t, Tensor) for t in tangents)
+    return _convert(out, as_tensor), _convert(tangent_out, as_tensor)
+
+
+def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``J[i..., j...] = ∂f(x)[i...]/∂x[j...]``, of shape ``out.shape + x.shape``.
+
+    Built row by row in reverse mode: one backward pass per output element. With a tuple
+    ``argnums`` the result is a tuple over arguments; if ``f`` returns a tuple, the
+    result is a tuple over outputs (of tuples over arguments).
+    """
+
+    @functools.wraps(f)
+    def jacobian_f(*args: Any, **kwargs: Any) -> Any:
+        traced = _Traced(f, args, kwargs, argnums, "jacobian(f)")
+        if isinstance(traced.out, (tuple, list)):
+            return tuple(_jacobian_of(traced, out) for out in traced.out)
+        return _jacobian_of(traced, traced.out)
+
+    return jacobian_f
+
+
+def _jacobian_of(traced: _Traced, out: Any) -> Any:
+    out_data = out.data if isinstance(out, Tensor) else np.asarray(out)
+    rows: list[list[Any]] = [[] for _ in traced.wrt]
+    for k in range(out_data.size):
+        seed = np.zeros(out_data.shape, dtype=np.result_type(out_data, np.float64))
+        seed.flat[k] = 1.0
+        for row, g in zip(rows, traced.grads(out, seed)):
+            row.append(g)
+    jacobians = []
+    for x, row in zip(traced.wrt, rows):
+        shape = out_data.shape + x.shape
+        if not row:
+            jacobians.append(np.zeros(shape))
+        elif traced.outer:
+            jacobians.append(stack(row).reshape(shape))
+        else:
+            jacobians.append(np.stack([np.asarray(g) for g in row]).reshape(shape))
+    return traced.result(jacobians)
+
+
+def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``H = ∇²f``: the Jacobian of the gradient, of shape ``x.shape + x.shape``.
+
+    Reverse over reverse: the gradient is recorded (create_graph), then differentiated
+    once per element. With a tuple ``argnums``, ``H[i][j] = ∂²f/∂xᵢ∂xⱼ``.
+    """
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f: Callable[..., Any], x: Any, v: Any) -> Any:
+    """``H v`` with ``H = ∇²f(x)``, without forming ``H``: ``∇ₓ ⟨∇f(x), v⟩``.
+
+    Costs about one forward and two backward passes (the inner one recorded), and
+    memory for the graph only, never the n×n Hessian. ``x`` and ``v`` may be tuples
+    (``f(*x)``), then the result is a tuple.
+    """
+    several = isinstance(x, (tuple, list))
+    xs, vs = (tuple(x), tuple(v)) if several else ((x,), (v,))
+    if len(xs) != len(vs):
+        raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors; give one vector per argument.")
+    argnums = tuple(range(len(xs)))
+    gradient = grad(f, argnums)
+
+    def directional(*points: Any) -> Any:
+        total = None
+        for g, w in zip(gradient(*points), vs):
+            term = (g * w).sum()
+            total = term if total is None else total + term
+        return total
+
+    result = grad(directional, argnums)(*xs)
+    return result if several else result[0]
+
+
+def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any) -> Any:
+    """One gradient per example: ``G[name][n] = ∇_params loss_fn(params, X[n:n+1], Y[n:n+1])``.
+
+    ``params`` is a dict, a list or tuple of arrays, or one array (Tensors are read,
+    not modified); the result has the same structure, each entry of shape
+    ``(N, *param.shape)``. ``loss_fn`` sees a batch of one example (leading axis of
+    length 1), so the loss written for batches works unchanged; for a mean loss, the
+    mean of the per-example gradients is the gradient of the batch mean.
+
+    Cost: N forward and backward passes of one example each. The arithmetic is the
+    same as one backward of the batch mean (every example's contribution is computed
+    there too, then summed), but the per-operation overhead is paid N times instead of
+    once and the result needs N times the parameters' memory. For a small MLP the loop
+    measured about N times slower than one batched backward (see the test of this
+    function and docs/transforms.md); use it for analysis, not for training.
+    """
+    if isinstance(params, dict):
+        names = list(params)
+        values = [params[k] for k in names]
+    elif isinstance(params, (list, tuple)):
+        names, values = None, list(params)
+    else:
+        names, values = None, [params]
+    leaves = [_fresh_argument(_value(v), recording=False) for v in values]
+    if isinstance(params, dict):
+        structured: Any = dict(zip(names, leaves))
+    elif isinstance(params, (list, tuple)):
+        structured = type(params)(leaves)
+    else:
+        structured = leaves[0]
+    X_data, Y_data = _value(X), _value(Y)
+    count = len(X_data)
+    if len(Y_data) != count:
+        raise ValueError(f"per_example_grads: X has {count} examples but Y has {len(Y_data)}.")
+    per_param = [np.empty((count, *leaf.shape), dtype=leaf.dtype) for leaf in leaves]
+    with enable_grad():
+        for n in range(count):
+            loss = loss_fn(structured, X_data[n : n + 1], Y_data[n : n + 1])
+            _scalar_output(loss, "per_example_grads", loss_fn)
+            for store, g in zip(per_param, _differentiate(loss, leaves, None, create_graph=False)):
+                store[n] = g
+    if isinstance(params, dict):
+        return dict(zip(names, per_param))
+    if isinstance(params, (list, tuple)):
+        return type(params)(per_param)
+    return per_param[0]
+
+
+def _value(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "per_example_grads"]
