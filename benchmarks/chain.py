@@ -1,0 +1,115 @@
+"""The chain of scenarios 4 and 7: y ← relu(y ⊙ w_i + c), each w_i its own leaf.
+
+Forward then backward through every link, per system. The loss is Σ y (just y on
+scalars), so the seed is ones. ``c`` is a constant; only the w_i require grad.
+Each ``run()`` returns nothing and leaves no gradient behind for the next run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+C = 0.01
+
+
+def make_chain(links: int, size: int | None, seed: int = 0) -> dict[str, Any]:
+    """``size`` None: 0-d (scalar) values; otherwise 1-D arrays of ``size`` elements."""
+    rng = np.random.default_rng(seed)
+    shape = () if size is None else (size,)
+    ws = [np.asarray(rng.uniform(0.8, 1.2, shape)) for _ in range(links)]
+    x = np.asarray(rng.uniform(0.5, 1.5, shape))
+    return {"ws": ws, "x": x}
+
+
+def numpy_chain(problem: dict[str, Any]):
+    """The same chain by hand: keep every y for the backward pass, gradients in a list."""
+    ws, x = problem["ws"], problem["x"]
+
+    def run() -> list:
+        ys = [x]
+        y = x
+        for w in ws:
+            y = np.maximum(y * w + C, 0.0)
+            ys.append(y)
+        g = np.ones_like(x)
+        grads = [None] * len(ws)
+        for i in range(len(ws) - 1, -1, -1):
+            g = g * (ys[i + 1] > 0)          # relu'
+            grads[i] = g * ys[i]             # ∂/∂w_i
+            g = g * ws[i]                    # ∂/∂y_(i−1)
+        return grads
+
+    return run
+
+
+def engine_chain(problem: dict[str, Any]):
+    from autograd_core import Tensor
+
+    ws = [Tensor(w.copy(), requires_grad=True) for w in problem["ws"]]
+    x = Tensor(problem["x"].copy())
+    scalar = problem["x"].ndim == 0
+
+    def run() -> None:
+        y = x
+        for w in ws:
+            y = (y * w + C).relu()
+        (y if scalar else y.sum()).backward()
+        for w in ws:
+            w.grad = None
+
+    return run
+
+
+def torch_chain(problem: dict[str, Any], torch: Any):
+    ws = [torch.tensor(w, requires_grad=True) for w in problem["ws"]]
+    x = torch.tensor(problem["x"])
+    scalar = problem["x"].ndim == 0
+
+    def run() -> None:
+        y = x
+        for w in ws:
+            y = torch.relu(y * w + C)
+        (y if scalar else y.sum()).backward()
+        for w in ws:
+            w.grad = None
+
+    return run
+
+
+def hips_chain(problem: dict[str, Any], autograd: Any):
+    import autograd.numpy as anp
+
+    def loss(ws, x):
+        y = x
+        for w in ws:
+            y = anp.maximum(y * w + C, 0.0)
+        return anp.sum(y)
+
+    gradient = autograd.grad(loss)
+    ws = [w.copy() for w in problem["ws"]]
+    x = problem["x"]
+
+    def run() -> None:
+        gradient(ws, x)
+
+    return run
+
+
+def micrograd_chain(problem: dict[str, Any], engine: Any):
+    """micrograd (scalars only). Its topological sort is recursive: allow the depth."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(problem["ws"]) + 1000))
+    ws = [engine.Value(float(w)) for w in problem["ws"]]
+    x = engine.Value(float(problem["x"]))
+
+    def run() -> None:
+        y = x
+        for w in ws:
+            y = (y * w + C).relu()
+        y.backward()
+        for w in ws:
+            w.grad = 0.0
+
+    return run
