@@ -124,6 +124,10 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
         if grad is None:
             zeros = np.zeros_like(tensor.data)
             grad = Tensor(zeros) if create_graph else zeros
+        elif not create_graph:
+            # As in backward(): an array of its own for each input (a rule may return the seed
+            # itself, one array for several inputs, a read-only view, or a 0-d numpy scalar).
+            grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
         result.append(grad)
     return result[0] if single else tuple(result)
 
