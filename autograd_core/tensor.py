@@ -504,8 +504,9 @@ class Tensor:
         return reshape(self, shape)
 
     def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            # numpy's forms: t.transpose((1, 0)), and t.transpose(None) to reverse the axes.
+            axes = tuple(axes[0]) if axes[0] is not None else ()
         return transpose(self, axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
