@@ -225,6 +225,21 @@ def _div(sx, sy):
     return normal(sx), away_from_zero(sy, gap=0.5)
 
 
+def _nn_cost_cases() -> dict[str, list[Case]]:
+    """nn's fused costs (registered by nn/fused.py when nn is imported): cases kept by the nn owner."""
+    from nn.fused import sigmoid_cross_entropy, softmax_cross_entropy
+
+    def probabilities(shape: tuple[int, ...]) -> np.ndarray:
+        return np.asarray(_rng.uniform(0.05, 0.95, shape))
+
+    def cases(prim: Any) -> list[Case]:
+        return [Case(f"{shape} {shape}", lambda z, y: prim(z, y), [normal(shape) * 3, probabilities(shape)])
+                for shape in [(M, N), (1, N), (N, 2)]]
+
+    return {"sigmoid_cross_entropy": cases(sigmoid_cross_entropy),
+            "softmax_cross_entropy": cases(softmax_cross_entropy)}
+
+
 CASES: dict[str, list[Case]] = {
     "add": _binary("add"),
     "sub": _binary("sub"),
@@ -251,6 +266,7 @@ CASES: dict[str, list[Case]] = {
     "min": _reduction("min", distinct),
     "logsumexp": _reduction("logsumexp"),
     **_shape_cases(),
+    **_nn_cost_cases(),
 }
 
 

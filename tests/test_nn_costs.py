@@ -1,0 +1,160 @@
+"""Costs: values, the output-layer identity (ŷ − y)/batch, stability, and bad input."""
+
+import numpy as np
+import pytest
+
+import autograd_core as ac
+import nn
+from autograd_core import Tensor
+from nn.fused import sigmoid_cross_entropy, softmax_cross_entropy
+
+RNG = np.random.default_rng(0)
+
+
+def _logits(shape, scale=2.0):
+    return Tensor(RNG.standard_normal(shape) * scale, requires_grad=True)
+
+
+def _sigmoid(z):
+    # Written the other way round for negative z so that e^{-z} never overflows.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------ output-layer identities
+def test_quadratic_after_linear_output_gives_residual_over_batch():
+    z = _logits((5, 3))
+    y = RNG.uniform(0, 1, (5, 3))
+    loss = nn.QuadraticCost()(nn.Identity()(z), y)
+    loss.backward()
+    np.testing.assert_allclose(loss.item(), 0.5 * np.sum((z.data - y) ** 2) / 5, rtol=1e-14)
+    np.testing.assert_allclose(z.grad, (z.data - y) / 5, rtol=1e-14, atol=1e-16)
+
+
+def test_quadratic_composed_from_primitives_gives_same_identity():
+    z = _logits((4, 2))
+    y = RNG.uniform(0, 1, (4, 2))
+    (((z - y) ** 2).sum(axis=1) * 0.5).mean().backward()
+    np.testing.assert_allclose(z.grad, (z.data - y) / 4, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("form", ["cost on sigmoid", "fused from logits", "composed from primitives"])
+def test_binary_cross_entropy_after_sigmoid_gives_residual_over_batch(form):
+    z = _logits((6, 3))
+    y = RNG.integers(0, 2, (6, 3)).astype(float)
+    if form == "cost on sigmoid":
+        loss = nn.CrossEntropyCost()(nn.Sigmoid()(z), y)
+    elif form == "fused from logits":
+        loss = nn.CrossEntropyCost(from_logits=True)(z, y)
+    else:
+        a = ac.sigmoid(z)
+        loss = -(y * ac.log(a) + (1 - y) * ac.log(1 - a)).sum() / 6
+    loss.backward()
+    a = _sigmoid(z.data)
+    np.testing.assert_allclose(loss.item(), -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)) / 6, rtol=1e-12)
+    np.testing.assert_allclose(z.grad, (a - y) / 6, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("form", ["integer labels", "one-hot", "composed from primitives"])
+def test_softmax_cross_entropy_gives_residual_over_batch(form):
+    z = _logits((5, 4))
+    labels = RNG.integers(0, 4, 5)
+    y = np.eye(4)[labels]
+    if form == "integer labels":
+        loss = nn.SoftmaxCrossEntropy()(z, labels)
+    elif form == "one-hot":
+        loss = nn.SoftmaxCrossEntropy()(z, y)
+    else:
+        loss = -(y * ac.log_softmax(z, axis=1)).sum() / 5
+    loss.backward()
+    p = _softmax(z.data)
+    np.testing.assert_allclose(loss.item(), -np.mean(np.log(p[np.arange(5), labels])), rtol=1e-12)
+    np.testing.assert_allclose(z.grad, (p - y) / 5, rtol=1e-12, atol=1e-16)
+
+
+def test_sigmoid_cross_entropy_is_exact_at_zero_logit():
+    # The composition relu(z) − yz + log1p(exp(−|z|)) would give −y here (relu'(0) = |·|'(0) = 0).
+    z = Tensor(np.zeros((2, 2)), requires_grad=True)
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    nn.CrossEntropyCost(from_logits=True)(z, y).backward()
+    np.testing.assert_array_equal(z.grad, (0.5 - y) / 2)
+
+
+# --------------------------------------------------------------------- stability
+@pytest.mark.parametrize("value", [1000.0, -1000.0])
+def test_from_logit_costs_are_stable_for_huge_logits(value):
+    z = Tensor(np.array([[value, -value, 0.0], [value, value, -value]]), requires_grad=True)
+    y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    loss = nn.CrossEntropyCost(from_logits=True)(z, y)
+    loss.backward()
+    expected = np.sum(np.maximum(z.data, 0) - z.data * y + np.log1p(np.exp(-np.abs(z.data)))) / 2
+    assert np.isfinite(loss.item()) and np.isfinite(z.grad).all()
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-14)
+    np.testing.assert_allclose(z.grad, (_sigmoid(z.data) - y) / 2, atol=1e-300)
+
+    z2 = Tensor(z.data.copy(), requires_grad=True)
+    loss2 = nn.SoftmaxCrossEntropy()(z2, np.array([1, 2]))
+    loss2.backward()
+    assert np.isfinite(loss2.item()) and np.isfinite(z2.grad).all()
+    np.testing.assert_allclose(z2.grad, (_softmax(z2.data) - np.eye(3)[[1, 2]]) / 2, atol=1e-300)
+
+
+# ------------------------------------------------- the fused primitives' own rules
+@pytest.mark.parametrize("prim", [sigmoid_cross_entropy, softmax_cross_entropy])
+def test_fused_primitives_pass_gradcheck_and_gradgradcheck(prim):
+    z = Tensor(RNG.standard_normal((3, 4)), requires_grad=True)
+    y = Tensor(RNG.uniform(0, 1, (3, 4)), requires_grad=True)
+    weight = RNG.standard_normal()  # a random upstream gradient, not 1
+    assert ac.gradcheck(lambda z, y: prim(z, y) * weight, [z, y])
+    assert ac.gradgradcheck(lambda z, y: prim(z, y) * weight, [z, y])
+
+
+def test_fused_and_composed_softmax_cross_entropy_agree_for_soft_targets():
+    z = _logits((3, 5))
+    y = RNG.uniform(0, 1, (3, 5))  # rows do not sum to 1: the general rule is needed
+    nn.SoftmaxCrossEntropy()(z, y).backward()
+    fused = z.grad
+    z.grad = None
+    (-(y * ac.log_softmax(z, axis=1)).sum() / 3).backward()
+    np.testing.assert_allclose(fused, z.grad, rtol=1e-12, atol=1e-16)
+
+
+def test_targets_may_be_tensors():
+    z = _logits((2, 3))
+    y = RNG.uniform(0, 1, (2, 3))
+    for cost in (nn.QuadraticCost(), nn.CrossEntropyCost(from_logits=True)):
+        assert cost(z, Tensor(y)).item() == pytest.approx(cost(z, y).item(), rel=1e-15)
+    assert nn.SoftmaxCrossEntropy()(z, Tensor(np.eye(3)[[0, 2]])).item() == pytest.approx(
+        nn.SoftmaxCrossEntropy()(z, np.array([0, 2])).item(), rel=1e-15)
+
+
+# --------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("cost", [nn.QuadraticCost(), nn.CrossEntropyCost(),
+                                  nn.CrossEntropyCost(from_logits=True), nn.SoftmaxCrossEntropy()])
+def test_target_shape_mismatch_is_reported_with_both_shapes(cost):
+    out = Tensor(np.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match=r"target has shape \(4, 2\) but the output has shape \(4, 3\)"):
+        cost(out, np.zeros((4, 2)))
+
+
+def test_labels_out_of_range_are_reported():
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\] for 3 classes; got \[3, -1\]"):
+        nn.SoftmaxCrossEntropy()(np.zeros((4, 3)), np.array([0, 3, 1, -1]))
+    with pytest.raises(ValueError, match="3 labels for a batch of 4 rows"):
+        nn.SoftmaxCrossEntropy()(np.zeros((4, 3)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"shape \(batch, classes\)"):
+        nn.SoftmaxCrossEntropy()(np.zeros(3), np.array([0]))
+
+
+def test_probabilities_outside_unit_interval_are_reported():
+    with pytest.raises(ValueError, match=r"outputs must be probabilities in \[0, 1\].*from_logits=True"):
+        nn.CrossEntropyCost()(Tensor([[0.5, 1.5]]), np.array([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 1\]"):
+        nn.CrossEntropyCost()(Tensor([[0.5, 0.5]]), np.array([[-1.0, 1.0]]))
+    with pytest.raises(ValueError, match="output is a scalar"):
+        nn.QuadraticCost()(Tensor(1.0), np.array(1.0))

@@ -1,0 +1,186 @@
+"""nn against Nielsen's hand-written BP1–BP4 (nn.reference): gradients, deltas and whole training runs."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nn
+from nn.reference import nielsen
+
+REFERENCE_DIR = os.path.join(os.path.dirname(__file__), "..", "nn", "reference")
+
+
+def _imports(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or ""))
+    return found
+
+
+@pytest.mark.parametrize("filename, allowed", [
+    ("nielsen.py", {"__future__", "numpy"}),
+    ("compare.py", {"__future__", "numpy", "dataclasses", "."}),
+    ("__init__.py", {".compare", ".nielsen"}),
+])
+def test_reference_never_imports_the_engine(filename, allowed):
+    imports = _imports(os.path.join(REFERENCE_DIR, filename))
+    assert imports <= allowed, f"{filename} imports {imports - allowed}"
+
+
+def test_nielsen_module_loads_without_the_engine():
+    # Load the file on its own in a fresh interpreter: the engine must not come along.
+    code = (
+        "import importlib.util, sys\n"
+        f"path = {os.path.join(REFERENCE_DIR, 'nielsen.py')!r}\n"
+        "spec = importlib.util.spec_from_file_location('nielsen', path)\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('autograd_core', 'nn'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def _network(sizes, seed, final_sigmoid=True):
+    layers = []
+    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [nn.Dense(n_in, n_out, seed=seed + index), nn.Sigmoid()]
+    return nn.Sequential(*(layers if final_sigmoid else layers[:-1]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
+    batch=st.integers(1, 6),
+    cost_kind=st.sampled_from(["quadratic", "cross-entropy", "cross-entropy-logits"]),
+    lmbda=st.sampled_from([0.0, 0.8]),
+    seed=st.integers(0, 10_000),
+)
+def test_engine_matches_bp1_to_bp4(sizes, batch, cost_kind, lmbda, seed):
+    rng = np.random.default_rng(seed)
+    model = _network(sizes, seed, final_sigmoid=cost_kind != "cross-entropy-logits")
+    cost = {"quadratic": nn.QuadraticCost(), "cross-entropy": nn.CrossEntropyCost(),
+            "cross-entropy-logits": nn.CrossEntropyCost(from_logits=True)}[cost_kind]
+    x = rng.standard_normal((batch, sizes[0]))
+    y = rng.uniform(0, 1, (batch, sizes[-1]))
+    report = nn.reference.compare(model, x, y, cost, lmbda=lmbda, n=50)
+    assert len(report.layers) == len(sizes) - 1
+    assert report.max_difference < 1e-10, str(report)
+    # The engine's gradients are not trivially small: the comparison is not vacuous.
+    assert max(np.abs(layer.W.grad).max() for layer in model.layers[::2]) > 1e-8
+
+
+def test_compare_notices_a_wrong_gradient():
+    model = _network([3, 4, 2], seed=0)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 3)), rng.uniform(0, 1, (5, 2))
+    # A cost whose gradient is twice the quadratic cost's: compare must report a disagreement.
+    class DoubledQuadratic(nn.QuadraticCost):
+        def __call__(self, output, target):
+            return super().__call__(output, target) * 2.0
+
+    DoubledQuadratic.__name__ = "QuadraticCost"
+    report = nn.reference.compare(model, x, y, DoubledQuadratic())
+    assert report.max_difference > 1e-4
+    assert "DISAGREE" in str(report)
+
+
+def test_compare_report_prints_a_table():
+    model = _network([4, 3, 2], seed=0)
+    report = nn.reference.compare(model, np.ones((2, 4)), np.zeros((2, 2)), nn.QuadraticCost())
+    text = str(report)
+    assert "layers.0" in text and "layers.2 (output)" in text and "BP4" in text and "agree" in text
+
+
+def test_compare_refuses_networks_it_does_not_cover():
+    relu_net = nn.Sequential(nn.Dense(2, 3), nn.ReLU(), nn.Dense(3, 1), nn.Sigmoid())
+    with pytest.raises(ValueError, match="dense sigmoid networks"):
+        nn.reference.compare(relu_net, np.ones((1, 2)), np.ones((1, 1)), nn.QuadraticCost())
+    with pytest.raises(ValueError, match="does not fit"):
+        nn.reference.compare(_network([2, 1], 0), np.ones((1, 2)), np.ones((1, 1)),
+                             nn.CrossEntropyCost(from_logits=True))
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_per_example_and_matrix_forms_agree(cost):
+    rng = np.random.default_rng(3)
+    sizes = [5, 4, 3]
+    weights = [rng.standard_normal((o, i)) for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rng.standard_normal(o) for o in sizes[1:]]
+    X, Y = rng.standard_normal((5, 7)), rng.uniform(0, 1, (3, 7))
+    avg_b, avg_w = nielsen.backprop_averaged(weights, biases, X, Y, cost, lmbda=0.4, n=20)
+    _, batch_b, batch_w = nielsen.backprop_batch(weights, biases, X, Y, cost, lmbda=0.4, n=20)
+    for a, b in zip(avg_b + avg_w, batch_b + batch_w):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_reference_rejects_unknown_cost():
+    with pytest.raises(ValueError, match="unknown cost"):
+        nielsen.backprop_batch([np.ones((1, 1))], [np.ones(1)], np.ones((1, 1)), np.ones((1, 1)), "hinge")
+
+
+@pytest.mark.parametrize("cost_kind", ["quadratic", "cross-entropy"])
+def test_batch_mean_gradient_is_mean_of_per_example_gradients(cost_kind):
+    rng = np.random.default_rng(5)
+    model = _network([4, 6, 3], seed=2)
+    cost = nn.QuadraticCost() if cost_kind == "quadratic" else nn.CrossEntropyCost()
+    x, y = rng.standard_normal((8, 4)), rng.uniform(0, 1, (8, 3))
+    sums = [np.zeros_like(p.data) for p in model.parameters()]
+    for row in range(8):
+        model.zero_grad()
+        cost(model(x[row:row + 1]), y[row:row + 1]).backward()
+        sums = [s + p.grad for s, p in zip(sums, model.parameters())]
+    model.zero_grad()
+    cost(model(x), y).backward()
+    for s, p in zip(sums, model.parameters()):
+        np.testing.assert_allclose(p.grad, s / 8, rtol=1e-12, atol=1e-15)
+
+
+def _clusters(n, features, classes, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, features)) * 1.2
+    labels = rng.integers(0, classes, n)
+    return centres[labels] + rng.standard_normal((n, features)), labels
+
+
+@pytest.mark.parametrize("cost_kind, lmbda",
+                         [("quadratic", 0.0), ("cross-entropy", 0.0), ("cross-entropy", 2.0)])
+def test_training_with_engine_and_reference_gives_identical_accuracy(cost_kind, lmbda):
+    x, labels = _clusters(240, 6, 3, seed=7)
+    y = np.eye(3)[labels]
+    x_train, y_train, x_test, labels_test = x[:180], y[:180], x[180:], labels[180:]
+    model = _network([6, 8, 3], seed=11)
+    dense = [model[0], model[2]]
+    reference = nielsen.Network([d.W.data for d in dense], [d.b.data for d in dense], cost_kind)
+    cost = nn.QuadraticCost() if cost_kind == "quadratic" else nn.CrossEntropyCost()
+    eta, batch, n = 1.0, 12, len(x_train)
+    opt = nn.SGD(model.parameters(), lr=eta)
+    order_rng = np.random.default_rng(0)
+    engine_acc, reference_acc = [], []
+    for _epoch in range(5):
+        order = order_rng.permutation(n)
+        for first in range(0, n, batch):
+            rows = order[first:first + batch]
+            loss = cost(model(x_train[rows]), y_train[rows])
+            if lmbda:
+                loss = loss + nn.l2_penalty(model, lmbda, n)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            reference.update_mini_batch(x_train[rows].T, y_train[rows].T, eta, lmbda, n)
+        engine_acc.append(float(np.mean(np.argmax(model(x_test).data, axis=1) == labels_test)))
+        reference_acc.append(reference.accuracy(x_test.T, labels_test))
+        for d, W, b in zip(dense, reference.weights, reference.biases):
+            np.testing.assert_allclose(d.W.data, W, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(d.b.data, b, rtol=0, atol=1e-10)
+    assert engine_acc == reference_acc
+    assert engine_acc[-1] > 0.6  # it actually learned something
