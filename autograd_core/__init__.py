@@ -19,6 +19,9 @@ from .ops import tensor_max as max  # noqa: A001  (numpy's names, as np.max)
 from .ops import tensor_min as min  # noqa: A001
 from .ops import tensor_sum as sum  # noqa: A001
 from .primitive import PRIMITIVES, Primitive, primitive
+from .anomaly import AnomalyError, detect_anomaly
+from .function import Function, FunctionCtx
+from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
 
 abs = absolute  # noqa: A001
 
@@ -33,4 +36,8 @@ __all__ = [
     "min", "minimum", "mul", "neg", "no_grad", "power", "primitive", "relu", "reshape",
     "set_grad_enabled", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "sub", "sum",
     "swapaxes", "tanh", "trace_backward", "transpose", "where",
+]
+__all__ += [
+    "AnomalyError", "Function", "FunctionCtx", "detect_anomaly", "grad", "hessian", "hvp",
+    "jacobian", "jvp", "per_example_grads", "value_and_grad", "vjp",
 ]

@@ -65,9 +65,12 @@ def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
         _mark_modified(target)
         return target
     source = target
-    if 0 in op.reads_inputs:
+    if 0 in op.reads_inputs or (other is target and 1 in op.reads_inputs):
         # The rule needs the value from before the write: keep a copy, as PyTorch does.
         source = _result(target.data.copy(), target._node)
+        if other is target:
+            # `c *= c`: the right operand is the same pre-write value.
+            other = source
     result = op(source, other)
     _write_back(target, result, f"in-place {op.name}")
     return target
