@@ -31,12 +31,13 @@ CASE_IDS = [case_id(name, case) for name, case in CASE_LIST]
 
 
 def _engine_primitives() -> dict[str, Primitive]:
-    """Every primitive the package registers, after importing all its modules.
+    """Every primitive autograd_core and nn register, after importing all their modules.
 
     Primitives that a test registers for itself (defined in a test module) are left out.
     """
     for module in pkgutil.walk_packages(autograd_core.__path__, "autograd_core."):
         importlib.import_module(module.name)
+    importlib.import_module("nn")  # nn registers its fused costs when imported
     return {name: prim for name, prim in PRIMITIVES.items()
             if not prim.forward.__module__.startswith(("test_", "tests.", "gradient_cases"))}
 
