@@ -1,0 +1,201 @@
+"""Module bookkeeping, Dense, record_deltas, and checkpoints (round trip, atomicity, mismatches)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import nn
+import nn.module
+from autograd_core import Tensor
+
+
+def _model(sizes=(3, 4, 2), seed=0):
+    return nn.Sequential(nn.Dense(sizes[0], sizes[1], seed=seed), nn.Sigmoid(),
+                         nn.Dense(sizes[1], sizes[2], seed=seed + 1), nn.Sigmoid())
+
+
+def _values(model):
+    return {name: p.data.copy() for name, p in model.named_parameters()}
+
+
+def _assert_same(model, values):
+    current = _values(model)
+    assert current.keys() == values.keys()
+    for name in values:
+        np.testing.assert_array_equal(current[name], values[name])
+
+
+def test_named_parameters_use_dotted_paths_and_name_the_tensors():
+    model = _model()
+    names = [name for name, _ in model.named_parameters()]
+    assert names == ["layers.0.W", "layers.0.b", "layers.2.W", "layers.2.b"]
+    assert [p.name for p in model.parameters()] == names
+    assert model[0].W.node.name == "layers.0.W"  # what diagrams read
+    assert all(p.requires_grad and isinstance(p, nn.Parameter) for p in model.parameters())
+
+
+def test_nested_sequential_names():
+    inner = nn.Sequential(nn.Dense(2, 2), nn.Tanh())
+    outer = nn.Sequential(inner, nn.Dense(2, 1))
+    assert [name for name, _ in outer.named_parameters()] == [
+        "layers.0.layers.0.W", "layers.0.layers.0.b", "layers.1.W", "layers.1.b"]
+
+
+def test_sequential_is_indexable_iterable_and_sized():
+    model = _model()
+    assert len(model) == 4 and model[2] is model.layers[2] and list(model) == model.layers
+    assert isinstance(model[1], nn.Sigmoid)
+    with pytest.raises(TypeError, match="argument 1 is a int, not a Module"):
+        nn.Sequential(nn.Dense(2, 2), 3)
+
+
+def test_dense_shapes_forward_and_initialisation():
+    layer = nn.Dense(400, 300, seed=1)
+    assert layer.W.shape == (300, 400) and layer.b.shape == (300,)
+    assert abs(layer.W.data.std() - 1 / np.sqrt(400)) < 0.005
+    assert abs(nn.Dense(400, 300, init="large", seed=1).W.data.std() - 1.0) < 0.02
+    np.testing.assert_array_equal(nn.Dense(5, 3, seed=7).W.data, nn.Dense(5, 3, seed=7).W.data)
+    x = np.random.default_rng(0).standard_normal((6, 400))
+    np.testing.assert_allclose(layer(x).data, x @ layer.W.data.T + layer.b.data, rtol=1e-13)
+    with pytest.raises(ValueError, match="init must be"):
+        nn.Dense(2, 2, init="xavier")
+    with pytest.raises(ValueError, match="sizes must be positive"):
+        nn.Dense(0, 2)
+
+
+def test_dense_width_mismatch_names_layer_and_shapes():
+    model = _model((3, 4, 2))
+    with pytest.raises(ValueError, match=r"Dense 'layers.0' \(3 → 4\): input has shape \(5, 7\)"):
+        model(np.ones((5, 7)))
+    broken = nn.Sequential(nn.Dense(3, 4), nn.Sigmoid(), nn.Dense(5, 2))
+    with pytest.raises(ValueError, match=r"'layers.2' \(5 → 2\): input has shape \(1, 4\)"):
+        broken(np.ones((1, 3)))
+
+
+def test_zero_grad_and_train_eval():
+    model = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))
+    nn.QuadraticCost()(model(np.ones((4, 3)) * np.arange(4)[:, None]), np.zeros((4, 2))).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    assert model.eval() is model and not model[1].training and not model.training
+    model.train()
+    assert model[1].training
+
+
+def test_record_deltas_collects_gradient_at_each_weighted_input():
+    model = _model()
+    x, y = np.random.default_rng(1).standard_normal((5, 3)), np.zeros((5, 2))
+    with model.record_deltas() as deltas:
+        nn.QuadraticCost()(model(x), y).backward()
+    assert sorted(deltas) == ["layers.0", "layers.2"]
+    assert deltas["layers.0"].shape == (5, 4) and deltas["layers.2"].shape == (5, 2)
+    # BP3 from the recorded deltas: the bias gradient is their sum over the batch.
+    np.testing.assert_allclose(model[2].b.grad, deltas["layers.2"].sum(axis=0), rtol=1e-13)
+    # Outside the block nothing is recorded any more.
+    model.zero_grad()
+    nn.QuadraticCost()(model(x), y).backward()
+    assert all(layer._delta_sink is None for layer in (model[0], model[2]))
+
+
+# ------------------------------------------------------------------ checkpoints
+def test_state_dict_round_trip_and_copies():
+    a, b = _model(seed=0), _model(seed=5)
+    state = a.state_dict()
+    state["layers.0.W"][...] = 0  # a copy: the model is not touched
+    assert np.abs(a[0].W.data).sum() > 0
+    b.load_state_dict(a.state_dict())
+    _assert_same(b, _values(a))
+
+
+def test_load_state_dict_bumps_version_counters():
+    model = _model()
+    before = model[0].W.version
+    model.load_state_dict(_model(seed=3).state_dict())
+    assert model[0].W.version == before + 1
+
+
+def test_save_and_load_round_trip(tmp_path):
+    a = nn.Sequential(nn.Dense(3, 4, seed=0), nn.BatchNorm(4), nn.Sigmoid())
+    a(np.random.default_rng(0).standard_normal((6, 3)))  # moves the running statistics
+    path = tmp_path / "model.npz"
+    a.save(path)
+    b = nn.Sequential(nn.Dense(3, 4, seed=9), nn.BatchNorm(4), nn.Sigmoid())
+    b.load(path)
+    _assert_same(b, _values(a))
+    np.testing.assert_array_equal(b[1].running_mean, a[1].running_mean)
+    np.testing.assert_array_equal(b[1].running_var, a[1].running_var)
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no temporary file left behind
+
+
+def test_mismatched_checkpoint_lists_every_problem_and_changes_nothing(tmp_path):
+    path = tmp_path / "small.npz"
+    _model((3, 4, 2)).save(path)
+    target = nn.Sequential(nn.Dense(3, 5), nn.Sigmoid(), nn.Dense(5, 2), nn.Sigmoid(), nn.Dense(2, 1))
+    before = _values(target)
+    with pytest.raises(ValueError) as error:
+        target.load(path)
+    message = str(error.value)
+    assert "nothing was changed" in message
+    assert "shape mismatch: layers.0.W is (5, 3) in the model, (4, 3) in the state" in message
+    assert "shape mismatch: layers.2.W" in message and "missing: layers.4.W" in message
+    _assert_same(target, before)
+    with pytest.raises(ValueError, match="unexpected: extra"):
+        _model().load_state_dict({**_model().state_dict(), "extra": np.zeros(1)})
+
+
+def test_loading_never_unpickles(tmp_path):
+    path = tmp_path / "evil.npz"
+    state = _model().state_dict()
+    state["layers.0.W"] = np.array([object()] * 12, dtype=object).reshape(4, 3)
+    np.savez(path, **state)
+    model = _model(seed=4)
+    before = _values(model)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        model.load(path)
+    _assert_same(model, before)
+
+
+def test_crash_during_save_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    _model(seed=0).save(path)
+    original = path.read_bytes()
+
+    def crash_midway(file, **arrays):
+        file.write(b"PK\x03\x04 half a zip file")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(nn.module.np, "savez", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        _model(seed=1).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+    restored = _model(seed=2)
+    restored.load(path)
+    _assert_same(restored, _values(_model(seed=0)))
+
+
+def test_failed_rename_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    _model(seed=0).save(path)
+    original = path.read_bytes()
+
+    def refuse(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nn.module.os, "replace", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        _model(seed=1).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
+
+
+def test_parameter_converts_integers_and_tensor_targets_work():
+    p = nn.Parameter([1, 2, 3], name="w")
+    assert p.dtype == np.float64 and p.requires_grad and p.name == "w" and "Parameter" in repr(p)
+    model = _model()
+    model.load_state_dict({k: Tensor(v) for k, v in _model(seed=8).state_dict().items()})
+    _assert_same(model, _values(_model(seed=8)))
