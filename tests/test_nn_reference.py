@@ -57,7 +57,7 @@ def _network(sizes, seed, final_sigmoid=True):
     return nn.Sequential(*(layers if final_sigmoid else layers[:-1]))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
     batch=st.integers(1, 6),
