@@ -1,0 +1,181 @@
+"""In-place operations: every hazard raises (naming the operation and the versions); the
+safe cases differentiate correctly (checked against finite differences and closed forms)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_core as ag
+from autograd_core import InplaceError, ShapeError, Tensor, gradcheck, gradients, no_grad
+
+rng = np.random.default_rng(5)
+
+
+def leaf(shape, name=None):
+    return Tensor(rng.standard_normal(shape), requires_grad=True, name=name)
+
+
+# -------------------------------------------------------------------------------- hazards
+def test_saved_input_modified_by_a_recorded_inplace_op_names_the_op_and_versions():
+    x, w = leaf(3), leaf(3)
+    y = x * 1
+    y.name = "y"
+    z = y * w                                    # mul saves y for ∂z/∂w
+    y += 1
+    with pytest.raises(InplaceError, match=r"input 0 'y' of 'mul' \(shape \(3,\)\) is at version 1; "
+                                           r"expected version 0"):
+        z.sum().backward()
+    assert x.grad is None and w.grad is None
+
+
+def test_saved_constant_modified_under_no_grad_is_detected():
+    c = Tensor(rng.standard_normal(3))           # requires no grad, but mul saved its value
+    w = leaf(3)
+    z = c * w
+    with no_grad():
+        c *= 2
+        c *= 2
+    with pytest.raises(InplaceError, match=r"input 0 of 'mul'.*version 2; expected version 0"):
+        z.sum().backward()
+
+
+def test_setitem_on_a_saved_value_is_detected():
+    x = leaf(3)
+    y = x * 1
+    z = ag.tanh(x) * y
+    y[0] = 5.0
+    with pytest.raises(InplaceError, match=r"input 1 of 'mul'.*version 1"):
+        z.sum().backward()
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt"])
+def test_output_saved_by_its_rule_modified_in_place_is_detected(op):
+    x = Tensor(rng.uniform(0.5, 1.5, 3), requires_grad=True)
+    y = getattr(ag, op)(x)                       # the rule reuses out (exp: g * out)
+    y += 1
+    with pytest.raises(InplaceError, match=rf"output of '{op}' is at version 1; expected version 0"):
+        y.sum().backward()
+
+
+def test_output_of_exp_modified_under_no_grad_is_detected_too():
+    x = leaf(3)
+    y = ag.exp(x)
+    with no_grad():
+        y -= 1
+    with pytest.raises(InplaceError, match=r"output of 'exp'"):
+        (y * 2).sum().backward()
+
+
+@pytest.mark.parametrize("statement", ["w += 1", "w -= 1", "w *= 2", "w /= 2", "w[0] = 1.0"])
+def test_inplace_on_a_leaf_requiring_grad_is_refused_and_leaves_it_untouched(statement):
+    w = leaf(3, name="w")
+    before = w.data.copy()
+    with pytest.raises(InplaceError, match=r"leaf tensor 'w' of shape \(3,\) that requires grad.*no_grad"):
+        exec(statement)
+    np.testing.assert_array_equal(w.data, before)
+    assert w.version == 0
+
+
+def test_inplace_that_would_change_the_shape_is_refused_and_changes_nothing():
+    c = leaf(3) * 1
+    before, version = c.data.copy(), c.version
+    with pytest.raises(ShapeError, match="cannot change the shape"):
+        c += np.ones((2, 3))
+    np.testing.assert_array_equal(c.data, before)
+    assert c.version == version
+
+
+def test_optimizer_step_before_backward_is_caught():
+    """The classic mistake: updating W (under no_grad) between forward and backward."""
+    W = leaf((3, 2), name="W")
+    x = Tensor(rng.standard_normal((4, 3)))
+    loss = ((x @ W) ** 2).sum()
+    with no_grad():
+        W -= 0.1 * np.ones((3, 2))
+    assert W.version == 1
+    with pytest.raises(InplaceError, match=r"input 1 'W' of 'matmul'.*version 1; expected version 0"):
+        loss.backward()
+
+
+# ----------------------------------------------------------------------------- safe cases
+def test_c_plus_equals_c_plus_one_on_a_non_leaf():
+    a, b = leaf(3), leaf(3)
+    c = a + b
+    c += c + 1                                   # c₁ = c₀ + (c₀ + 1) = 2a + 2b + 1
+    np.testing.assert_allclose(c.data, 2 * (a.data + b.data) + 1)
+    g = rng.standard_normal(3)
+    c.backward(g)
+    np.testing.assert_allclose(a.grad, 2 * g)
+    np.testing.assert_allclose(b.grad, 2 * g)
+    assert c.version == 1 and c.grad_fn.label == "add"
+
+
+def test_c_times_equals_c_uses_the_value_from_before_the_write():
+    a = leaf(3)
+    c = a * 1
+    c *= c
+    g = rng.standard_normal(3)
+    c.backward(g)
+    np.testing.assert_allclose(a.grad, 2 * a.data * g)
+
+
+def test_inplace_chains_match_finite_differences():
+    def f(a, b):
+        c = a * 1
+        c += b
+        c *= a
+        c -= ag.tanh(b)
+        c /= b
+        return c
+
+    gradcheck(f, [rng.standard_normal(3), rng.uniform(0.5, 1.5, 3)])
+
+
+def test_inplace_add_leaves_rules_that_do_not_read_the_value_valid():
+    # add's rule does not read its inputs, so changing one afterwards is harmless (no false alarm).
+    x = leaf(3)
+    c = Tensor(rng.standard_normal(3))
+    z = x + c
+    with no_grad():
+        c += 1
+    z.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones(3))
+
+
+@pytest.mark.parametrize("index", [slice(1, None), 2, np.array([0, 2]), np.array([True, False, True])])
+def test_setitem_is_recorded(index):
+    a, v = leaf(3), leaf(())
+    c = a * 1
+    c[index] = v * 2
+    written = np.zeros(3, dtype=bool)
+    written[index] = True
+    g = rng.standard_normal(3)
+    ga, gv = gradients(c, [a, v], grad_outputs=g)
+    np.testing.assert_allclose(ga, np.where(written, 0.0, g))
+    np.testing.assert_allclose(gv, 2 * g[written].sum())
+
+
+def test_setitem_into_a_constant_buffer_makes_it_require_grad():
+    w = leaf(2)
+    buffer = Tensor(np.zeros(4))
+    buffer[1:3] = ag.exp(w)
+    assert buffer.requires_grad and buffer.version == 1
+    g = rng.standard_normal(4)
+    buffer.backward(g)
+    np.testing.assert_allclose(w.grad, g[1:3] * np.exp(w.data))
+
+
+def test_inplace_update_of_parameters_under_no_grad_bumps_versions_and_keeps_them_leaves():
+    W, b = leaf((2, 2)), leaf(2)
+    W.grad, b.grad = np.ones((2, 2)), np.ones(2)
+    with no_grad():
+        W -= 0.5 * W.grad
+        b *= 0.9
+        b[0] = 0.0
+    assert (W.version, b.version) == (1, 2)
+    assert W.is_leaf and W.requires_grad and b.is_leaf and b.requires_grad
+    # The next forward and backward use the new values and work normally.
+    loss = (W @ b).sum()
+    loss.backward()
+    np.testing.assert_allclose(b.grad, 1 + W.data.sum(axis=0))
