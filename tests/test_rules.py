@@ -33,13 +33,14 @@ CASE_IDS = [case_id(name, case) for name, case in CASE_LIST]
 def _engine_primitives() -> dict[str, Primitive]:
     """Every primitive autograd_core and nn register, after importing all their modules.
 
-    Primitives that a test registers for itself (defined in a test module) are left out.
+    Primitives that a test or a documentation example registers for itself (defined in a
+    test module, or in a docs page run by test_docs.py as module ``docs_<page>``) are left out.
     """
     for module in pkgutil.walk_packages(autograd_core.__path__, "autograd_core."):
         importlib.import_module(module.name)
     importlib.import_module("nn")  # nn registers its fused costs when imported
     return {name: prim for name, prim in PRIMITIVES.items()
-            if not prim.forward.__module__.startswith(("test_", "tests.", "gradient_cases"))}
+            if not prim.forward.__module__.startswith(("test_", "tests.", "gradient_cases", "docs_"))}
 
 
 def test_every_registered_primitive_has_gradient_cases():
