@@ -9,6 +9,16 @@ engine raises instead (``InplaceError``), as PyTorch does.
 When the operation itself is recorded, the tensor's place on the tape moves to
 the new node, whose parent is the old one: ``c = a + b; c += c + 1`` differentiates
 as ``c₁ = c₀ + (c₀ + 1)``.
+
+Views (``v = c[0:2]``, ``c.T``, ``c.reshape(...)`` share ``c``'s memory) are the one
+place where numpy's aliasing and the tape disagree: writing through ``v`` would change
+``c`` behind its node's back, and every gradient that uses ``c`` would silently be
+wrong. So a *recorded* in-place operation on a view writes into fresh memory (copy on
+write): ``v`` changes, ``c`` does not, and both agree with their graphs. Write into
+the base instead (``c[0:2] += 1`` does: Python ends it with ``c[0:2] = ...``, recorded
+as ``setitem``). Under ``no_grad`` the write goes through, as in numpy, and the
+version of the tensor the view was recorded from is bumped too, so that a backward
+pass relying on its old values raises.
 """
 
 from __future__ import annotations
@@ -47,6 +57,19 @@ def _mark_modified(target: Tensor) -> None:
     # The node that produced this array saved it as `out`: note that it changed.
     if node is not None and node.op is not None and node.out is target.data:
         node.out_version = target._version
+    if target.data.base is not None:
+        _mark_bases_modified(target)
+
+
+def _mark_bases_modified(view: Tensor) -> None:
+    """The write went through a view: the tensors it was recorded from changed too."""
+    node = view._node
+    if node is None or node.op is None or node.inputs is None:
+        return
+    for source in node.inputs:
+        if isinstance(source, Tensor) and source is not view \
+                and np.may_share_memory(source.data, view.data):
+            _mark_modified(source)
 
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
@@ -97,8 +120,13 @@ def _write_back(target: Tensor, result: Tensor, what: str) -> None:
             f"{target.shape}; an in-place operation cannot change the shape. Use the "
             "out-of-place form (x = x + y)."
         )
-    np.copyto(target.data, result.data, casting="same_kind")
-    _mark_modified(target)
+    if target.data.base is not None:
+        # A view of another array: copy on write, so that the base stays what its graph says.
+        target.data = result.data.astype(target.data.dtype, copy=False)
+        target._version += 1
+    else:
+        np.copyto(target.data, result.data, casting="same_kind")
+        _mark_modified(target)
     if result._node is not None:
         result._node.name = target.name
     target._node = result._node

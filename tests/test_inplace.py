@@ -179,3 +179,51 @@ def test_inplace_update_of_parameters_under_no_grad_bumps_versions_and_keeps_the
     loss = (W @ b).sum()
     loss.backward()
     np.testing.assert_allclose(b.grad, 1 + W.data.sum(axis=0))
+
+
+# ---------------------------------------------------------------------------------- views
+def test_recorded_inplace_on_a_view_copies_on_write_and_leaves_the_base_and_its_gradient_intact():
+    x = leaf(4)
+    c = x * 1
+    z = c * c                                    # saved c
+    view = c[0:2]                                # numpy basic slicing: shares c's memory
+    view += 1
+    np.testing.assert_allclose(view.data, x.data[:2] + 1)
+    np.testing.assert_allclose(c.data, x.data)   # the base did not change behind its node
+    g = rng.standard_normal(4)
+    z.backward(g)
+    np.testing.assert_allclose(x.grad, 2 * x.data * g)
+
+
+@pytest.mark.parametrize("make_view", [lambda c: c.T, lambda c: c.reshape(-1), lambda c: c[1]])
+def test_views_of_every_kind_copy_on_write(make_view):
+    x = leaf((2, 3))
+    c = x * 1
+    view = make_view(c)
+    view *= 2
+    np.testing.assert_allclose(c.data, x.data)
+    (view.sum() + (c * c).sum()).backward()
+    expected_view_part = gradients(make_view(x * 1).sum() * 2, x)
+    np.testing.assert_allclose(x.grad, expected_view_part + 2 * x.data)
+
+
+def test_augmented_assignment_into_a_slice_of_the_base_is_recorded():
+    x = leaf(4)
+    c = x * 1
+    c[1:3] *= 3                                  # view *= 3, then c[1:3] = view (setitem)
+    np.testing.assert_allclose(c.data, x.data * [1, 3, 3, 1])
+    (c * c).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data * np.array([1, 9, 9, 1]))
+
+
+def test_write_through_a_view_under_no_grad_bumps_the_base_version():
+    x = leaf(4)
+    c = x * 1
+    z = c * c
+    view = c[0:2]
+    with no_grad():
+        view += 1                                # numpy semantics: c changes too
+    np.testing.assert_allclose(c.data[:2], x.data[:2] + 1)
+    assert c.version == 1
+    with pytest.raises(InplaceError, match=r"input 0 of 'mul'.*version 1; expected version 0"):
+        z.sum().backward()
