@@ -189,6 +189,26 @@ def test_inner_transform_under_outer_returns_a_tensor_with_graph():
     assert isinstance(seen[0], Tensor) and seen[0].requires_grad
 
 
+def test_no_perturbation_confusion():
+    # Siskind & Pearlmutter: d/dx [x · (d/dy (x + y))] = d/dx [x · 1] = 1, not 2.
+    np.testing.assert_allclose(grad(lambda x: x * grad(lambda y: x + y)(1.0))(2.0), 1.0)
+
+
+def test_result_for_a_tensor_that_requires_grad_can_be_backwarded_again():
+    x = Tensor(rng.standard_normal(3), requires_grad=True)
+    g = grad(lambda z: (z ** 3).sum())(x)          # 3x², tied to x's graph
+    assert g.requires_grad
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad, 6 * x.data)
+
+
+def test_the_same_tensor_passed_twice_gets_a_gradient_per_position():
+    x = Tensor(rng.standard_normal(3), requires_grad=True)
+    ga, gb = grad(lambda a, b: (a * b * b).sum(), argnums=(0, 1))(x, x)
+    np.testing.assert_allclose(ga.data, x.data ** 2)
+    np.testing.assert_allclose(gb.data, 2 * x.data ** 2)
+
+
 # ------------------------------------------------------------------------------ vjp / jvp
 def test_vjp_is_u_transpose_jacobian_and_can_be_called_twice():
     x = rng.standard_normal(3)
