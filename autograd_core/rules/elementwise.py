@@ -61,11 +61,14 @@ tanh.defvjp(lambda g, out, x: g * (1 - out * out))
 @primitive(
     "sigmoid",
     "z = σ(x) = 1 / (1 + e⁻ˣ);  x̄ = g ⊙ z ⊙ (1 − z)",
-    why="σ'(x) = σ(x)(1 − σ(x)) comes from the output (Nielsen's σ'(z) in BP1/BP2), and the "
-    "forward e^(−log(1 + e⁻ˣ)) never overflows, unlike 1 / (1 + exp(−x)) for x < −709",
+    why="σ'(x) = σ(x)(1 − σ(x)) comes from the output (Nielsen's σ'(z) in BP1/BP2)",
 )
 def sigmoid(x):
-    return np.exp(-np.logaddexp(0, -x))
+    # For x < −709, e⁻ˣ overflows to inf and 1 / (1 + inf) = 0, the correct limit: only the
+    # warning is silenced. Measured (issue 5): 7x faster than the former
+    # e^(−logaddexp(0, −x)) on a 100×30 batch, 2.7x on 1000×512, same values to 4e-15.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))
