@@ -1,5 +1,7 @@
 """Matrix products, with numpy's matmul conventions for 1-D operands and batch axes."""
 
+import numpy as np
+
 from ..primitive import primitive
 
 
@@ -22,6 +24,13 @@ def _matmul_dy(g, x, y):
         return g[..., None] * x
     if x.ndim == 1:          # ȳ = x gᵀ (outer product)
         return x[:, None] * g[..., None, :]
+    if type(y) is np.ndarray and y.ndim == 2 and x.ndim == 2 and y.flags.f_contiguous \
+            and not y.flags.c_contiguous:
+        # y is a transposed view (the W.T of x @ W.T + b): computing ȳ = (gᵀ x)ᵀ gives it
+        # y's layout, so after transpose's VJP W's gradient is C-contiguous like W itself.
+        # Same product and flops; measured (issue 5): the SGD update W -= η ∂C/∂W of a
+        # 30×784 layer no longer mixes memory orders, −10 µs per step of scenario 1.
+        return (g.T @ x).T
     return _swap_last(x) @ g  # ȳ = xᵀ g
 
 
