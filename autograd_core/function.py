@@ -55,11 +55,14 @@ class FunctionCtx:
         self._versions: tuple = ()
         self._output_ref: Any = None          # weakref to the output Tensor
         self._live: tuple | None = None       # saved values as backward sees them (set per call)
-        self._cache: tuple | None = None      # (g, gradients) of the last backward call
+        self._cache: tuple | None = None      # (g, gradients, inputs still to serve)
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep values for ``backward``; inputs and the output are checked for in-place edits."""
         self._to_save = values
+
+    def __repr__(self) -> str:
+        return f"<ctx of {self.function.__name__}>"
 
     @property
     def saved(self) -> tuple:
@@ -139,12 +142,16 @@ def _make_primitive(cls: type[Function]) -> Primitive:
         return out
 
     def vjp(g: Any, out: Any, *inputs: Any, ctx: FunctionCtx, which: int) -> Any:
+        # The engine asks for one input at a time; backward runs once per pass and its
+        # result is kept until every input that needs a gradient has taken its own.
         cached = ctx._cache
         if cached is not None and cached[0] is g:
-            grads = cached[1]
+            grads, waiting = cached[1], cached[2]
         else:
             grads = _call_backward(name, cls, ctx, g, out, inputs)
-            ctx._cache = (g, grads)
+            waiting = sum(ctx.needs_input_grad)
+        waiting -= 1
+        ctx._cache = (g, grads, waiting) if waiting > 0 else None
         return grads[which]
 
     prim = Primitive(forward, name, f"user-defined Function {cls.__module__}.{cls.__qualname__}",

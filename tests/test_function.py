@@ -111,6 +111,31 @@ def test_constant_inputs_and_needs_input_grad():
     assert gradients(out.sum(), x).tolist() == [1.0, 1.0]
 
 
+def test_backward_runs_once_per_pass_for_several_inputs():
+    calls = []
+
+    class Product(Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)
+            return x * y
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(1)
+            x, y = ctx.saved
+            return g * y, g * x
+
+    x, y = leaf_pair = (Tensor(rng.standard_normal(2), requires_grad=True),
+                        Tensor(rng.standard_normal(2), requires_grad=True))
+    loss = Product.apply(*leaf_pair).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert len(calls) == 2                        # once per backward pass, not once per input
+    np.testing.assert_allclose(x.grad, 2 * y.data)
+    np.testing.assert_allclose(y.grad, 2 * x.data)
+
+
 def test_backward_returning_the_wrong_number_of_gradients_names_the_function():
     class TwoInOneOut(Function):
         @staticmethod
