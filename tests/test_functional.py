@@ -459,3 +459,10 @@ def test_second_derivatives_and_hvp_match_pytorch(seed):
     np.testing.assert_allclose(grad(f_ag)(x), gt.detach().numpy(), rtol=1e-10, err_msg=str(ops))
     np.testing.assert_allclose(hessian(f_ag)(x), H_torch, rtol=1e-9, atol=1e-12, err_msg=str(ops))
     np.testing.assert_allclose(hvp(f_ag, x, v), hv_torch.numpy(), rtol=1e-9, atol=1e-12, err_msg=str(ops))
+
+
+def test_linear_function_has_zero_hessian_and_hvp():
+    b = rng.standard_normal(3)
+    f = lambda x: (Tensor(b) * x).sum()  # noqa: E731
+    np.testing.assert_array_equal(hessian(f)(np.ones(3)), np.zeros((3, 3)))
+    np.testing.assert_array_equal(hvp(f, np.ones(3), rng.standard_normal(3)), np.zeros(3))
