@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from types import MappingProxyType
 from typing import Any, Union
 
 import numpy as np
@@ -86,7 +87,12 @@ def _leaf_node(tensor: Tensor) -> Node:
     return node
 
 
-def record(op: Any, inputs: tuple, params: dict) -> Tensor:
+# The params of every operation called without keyword parameters: one shared, read-only
+# mapping instead of a fresh dict per recorded operation.
+NO_PARAMS: Any = MappingProxyType({})
+
+
+def record(op: Any, inputs: tuple, params: Any) -> Tensor:
     """Run primitive ``op`` forward on ``inputs`` and, when needed, put a Node on the tape.
 
     This is the only place where operations are recorded: everything a diagram or a
@@ -113,7 +119,8 @@ def record(op: Any, inputs: tuple, params: dict) -> Tensor:
             versions.append(0)
             parents.append(None)
     try:
-        out = op.forward(*saved, **params)
+        # Without ** when there are no params: most operations have none (issue 5).
+        out = op.forward(*saved, **params) if params else op.forward(*saved)
     except ValueError as exc:
         raise forward_shape_error(op.name, saved, exc) from None
     if type(out) is not np.ndarray:
@@ -346,44 +353,46 @@ class Tensor:
         return "Tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # ------------------------------------------------------------------ arithmetic
+    # Operators call record() directly rather than through Primitive.__call__: one call
+    # and one packing of *args/**params less on the hottest path (issue 5).
     def __add__(self, other: Any) -> Tensor:
-        return add(self, other)
+        return record(add, (self, other), NO_PARAMS)
 
     def __radd__(self, other: Any) -> Tensor:
-        return add(other, self)
+        return record(add, (other, self), NO_PARAMS)
 
     def __sub__(self, other: Any) -> Tensor:
-        return sub(self, other)
+        return record(sub, (self, other), NO_PARAMS)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return sub(other, self)
+        return record(sub, (other, self), NO_PARAMS)
 
     def __mul__(self, other: Any) -> Tensor:
-        return mul(self, other)
+        return record(mul, (self, other), NO_PARAMS)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return mul(other, self)
+        return record(mul, (other, self), NO_PARAMS)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return div(self, other)
+        return record(div, (self, other), NO_PARAMS)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return div(other, self)
+        return record(div, (other, self), NO_PARAMS)
 
     def __pow__(self, other: Any) -> Tensor:
-        return power(self, other)
+        return record(power, (self, other), NO_PARAMS)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return power(other, self)
+        return record(power, (other, self), NO_PARAMS)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return matmul(self, other)
+        return record(matmul, (self, other), NO_PARAMS)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return matmul(other, self)
+        return record(matmul, (other, self), NO_PARAMS)
 
     def __neg__(self) -> Tensor:
-        return neg(self)
+        return record(neg, (self,), NO_PARAMS)
 
     def __pos__(self) -> Tensor:
         return self
@@ -447,28 +456,28 @@ class Tensor:
 
     # --------------------------------------------------------------------- methods
     def exp(self) -> Tensor:
-        return exp(self)
+        return record(exp, (self,), NO_PARAMS)
 
     def log(self) -> Tensor:
-        return log(self)
+        return record(log, (self,), NO_PARAMS)
 
     def sqrt(self) -> Tensor:
-        return sqrt(self)
+        return record(sqrt, (self,), NO_PARAMS)
 
     def sin(self) -> Tensor:
-        return sin(self)
+        return record(sin, (self,), NO_PARAMS)
 
     def cos(self) -> Tensor:
-        return cos(self)
+        return record(cos, (self,), NO_PARAMS)
 
     def tanh(self) -> Tensor:
-        return tanh(self)
+        return record(tanh, (self,), NO_PARAMS)
 
     def sigmoid(self) -> Tensor:
-        return sigmoid(self)
+        return record(sigmoid, (self,), NO_PARAMS)
 
     def relu(self) -> Tensor:
-        return relu(self)
+        return record(relu, (self,), NO_PARAMS)
 
     def abs(self) -> Tensor:
         return absolute(self)
