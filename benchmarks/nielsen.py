@@ -121,10 +121,10 @@ class NnBlocks(System):
 
         self.layers = []
         for w, b in zip(problem["weights"], problem["biases"]):
-            layer = nn.Dense(w.shape[1], w.shape[0], activation="sigmoid")
-            layer.weight.data[...] = w
-            layer.bias.data[...] = b
-            self.layers.append(layer)
+            dense = nn.Dense(w.shape[1], w.shape[0])
+            dense.W.data[...] = w
+            dense.b.data[...] = b
+            self.layers += [dense, nn.Sigmoid()]
         params = [p for layer in self.layers for p in layer.parameters()]
         self.optimizer = nn.SGD(params, lr=ETA)
         self.x, self.y = Tensor(problem["x"]), Tensor(problem["y"])
