@@ -13,8 +13,8 @@ def main() -> None:
     parser.add_argument("args", nargs="*")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--budget", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--budget", type=float, default=0.05)
     options = parser.parse_args()
 
     from .scenarios import SCENARIOS, memory_child
