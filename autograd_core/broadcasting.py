@@ -19,13 +19,16 @@ def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any | None:
     lead = len(g_shape) - len(shape)
     if lead < 0:
         return None
-    axes = list(range(lead))
+    leading = tuple(range(lead))
+    stretched = []
     for i, size in enumerate(shape):
         g_size = g_shape[lead + i]
         if size == 1 and g_size != 1:
-            axes.append(lead + i)
+            stretched.append(lead + i)
         elif size != g_size:
             return None
-    if axes:
-        g = g.sum(axis=tuple(axes), keepdims=True)
-    return g.reshape(shape)
+    if not stretched:
+        # Only new leading axes (a bias added to a batch): the sum already has the input's
+        # shape. One call instead of sum(keepdims) + reshape: 2.7 -> 1.6 µs (issue 5).
+        return g.sum(axis=leading)
+    return g.sum(axis=leading + tuple(stretched), keepdims=True).reshape(shape)

@@ -88,3 +88,18 @@ def test_sigmoid_matches_the_formula_at_the_extremes_without_warnings():
     np.testing.assert_allclose(values, reference, rtol=1e-14, atol=1e-307)
     assert values[0] == 0.0 and values[-1] == 1.0
     assert np.isnan(Tensor(np.array([np.nan])).sigmoid().data[0])
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (), (1, 4), (3, 1), (2, 1, 4), (1, 1, 1)])
+def test_unbroadcasting_with_and_without_stretched_axes(shape):
+    # sum_to_shape takes a one-call path when only leading axes were added (a bias).
+    big, small = leaf(2, 3, 4), Tensor(rng.standard_normal(shape), requires_grad=True)
+    assert gradcheck(lambda a, b: a * b, [big, small])
+    g = rng.standard_normal((2, 3, 4))
+    (big + small).backward(g)
+    expected = g.sum(axis=tuple(range(3 - len(shape)))) if shape else g.sum()
+    for axis, size in enumerate(shape):
+        if size == 1:
+            expected = expected.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(small.grad, expected, rtol=1e-12)
+    assert small.grad.shape == shape
