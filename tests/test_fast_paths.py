@@ -103,3 +103,71 @@ def test_unbroadcasting_with_and_without_stretched_axes(shape):
             expected = expected.sum(axis=axis, keepdims=True)
     np.testing.assert_allclose(small.grad, expected, rtol=1e-12)
     assert small.grad.shape == shape
+
+
+def _independent(*arrays):
+    """Every array is a writable ndarray sharing memory with none of the others."""
+    for array in arrays:
+        assert type(array) is np.ndarray and array.flags.writeable
+    for i, first in enumerate(arrays):
+        for second in arrays[i + 1:]:
+            assert not np.shares_memory(first, second)
+    return True
+
+
+def test_leaf_gradients_are_kept_without_copy_only_when_nobody_else_holds_them():
+    # backward() keeps a fresh unshared gradient as .grad (no copy, issue 5) and copies
+    # everything else: add passes g itself to both inputs, and the caller's seed.
+    a, b = leaf(3), leaf(3)
+    (a + b).sum().backward()
+    assert _independent(a.grad, b.grad)
+    np.testing.assert_array_equal(a.grad, np.ones(3))
+    a.grad[0] = 7.0                       # writing one .grad must not change the other
+    assert b.grad[0] == 1.0
+
+    a.grad = b.grad = None
+    seed = rng.standard_normal(3)
+    kept = seed.copy()
+    (a + b).backward(seed)
+    assert _independent(a.grad, b.grad, seed)
+    a.grad += 1.0
+    np.testing.assert_array_equal(seed, kept)
+    np.testing.assert_array_equal(b.grad, kept)
+
+
+def test_retained_intermediate_hooks_and_functions_do_not_alias_a_leaf_gradient():
+    a = leaf(2, 3)
+    z = a * 1.0 + 0.0                     # add's rule gives z's gradient to a's path as is
+    z.retain_grad()
+    (z * 2.0).sum().backward()
+    assert _independent(a.grad, z.grad)
+
+    held = rng.standard_normal((2, 3))
+    b = leaf(2, 3)
+    y = b + 0.0
+    y.register_hook(lambda g: held)       # the caller keeps the array the hook returns
+    y.sum().backward()
+    assert _independent(b.grad, held)
+    np.testing.assert_array_equal(b.grad, held)
+
+    class Keep(ac.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return held                   # an array the user still owns
+
+    c = leaf(2, 3)
+    Keep.apply(c).sum().backward()
+    assert _independent(c.grad, held)
+
+
+def test_weight_gradient_kept_without_copy_is_still_correct_and_c_contiguous():
+    x, W, b = Tensor(rng.standard_normal((4, 5))), leaf(3, 5), leaf(3)
+    g = rng.standard_normal((4, 3))
+    (x @ W.T + b).backward(g)
+    np.testing.assert_allclose(W.grad, g.T @ x.data, rtol=1e-13)
+    np.testing.assert_allclose(b.grad, g.sum(axis=0), rtol=1e-13)
+    assert W.grad.flags.c_contiguous and _independent(W.grad, b.grad, g, x.data)
