@@ -1,6 +1,10 @@
-"""Two fused primitives for costs taken from logits, registered in the engine's table.
+"""Fused primitives of ``nn``, registered in the engine's table: a dense layer and two costs.
 
 Why primitives rather than compositions (house rule 2):
+
+- ``dense``: z = x Wᵀ + b as one node whose rules are BP1–BP4's products directly
+  (x̄ = g W, W̄ = gᵀ x, b̄ = Σ_rows g) instead of three nodes (transpose, matmul, add),
+  a transposed view and an un-broadcasting sum; measured gain below, at the primitive.
 
 - ``sigmoid_cross_entropy``: composed from primitives, the stable form
   relu(z) − y z + ln(1 + e^−|z|) gets the wrong gradient at z = 0 (relu'(0) = |·|'(0) = 0
@@ -21,6 +25,33 @@ import numpy as np
 from autograd_core.primitive import call, primitive
 from autograd_core.rules.elementwise import sigmoid
 from autograd_core.rules.reductions import logsumexp
+
+
+def _rows(a):
+    """``a`` with every leading axis folded into one: (..., n) -> (rows, n)."""
+    return a if len(a.shape) == 2 else a.reshape(-1, a.shape[-1])
+
+
+@primitive(
+    "dense",
+    "z = x Wᵀ + b;  x̄ = g W,  W̄ = gᵀ x (summed over rows),  b̄ = Σ_rows g",
+    why="nn.Dense's layer as one node with BP2–BP4's products as its rules, instead of "
+    "transpose, matmul and add: measured (issue 5, interleaved medians) on 784-30-10, "
+    "forward+backward −22 µs per step at batch 10 (185 → 163 µs) and −19 µs at batch 100",
+)
+def dense(x, W, b):
+    z = x @ W.T
+    if z.dtype == np.result_type(z, b):
+        z += b          # z is a fresh product: add the bias in place, no second array
+        return z
+    return z + b
+
+
+dense.defvjp(
+    lambda g, out, x, W, b: g @ W,                                    # BP2's wᵀδ, rows as examples
+    lambda g, out, x, W, b: _rows(g).T @ _rows(x) if len(x.shape) > 1 else g[:, None] * x,  # BP4
+    lambda g, out, x, W, b: _rows(g).sum(axis=0) if len(g.shape) > 1 else g,             # BP3
+)
 
 
 def _batch(z):

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd_core import Tensor, add, matmul, transpose
+from autograd_core import Tensor
 
+from .fused import dense
 from .module import Module, Parameter
 
 
@@ -83,7 +84,7 @@ class Dense(Module):
                 f"but its last axis must have {self.in_features} features (batch as rows: "
                 f"(batch, {self.in_features})). Check the previous layer's out_features or the data."
             )
-        z = add(matmul(x, transpose(self.W)), self.b)
+        z = dense(x, self.W, self.b)   # one fused node: see nn/fused.py for the measured gain
         if self._delta_sink is not None and z._node is not None:
             deltas, path = self._delta_sink
 

@@ -240,6 +240,18 @@ def _nn_cost_cases() -> dict[str, list[Case]]:
             "softmax_cross_entropy": cases(softmax_cross_entropy)}
 
 
+def _nn_dense_cases() -> dict[str, list[Case]]:
+    """nn's fused layer z = x Wᵀ + b: a batch as rows, one example, and extra leading axes."""
+    from nn.fused import dense
+
+    out_features = 2
+    return {"dense": [
+        Case(f"x {x_shape}, W ({out_features}, {N}), b ({out_features},)", lambda x, W, b: dense(x, W, b),
+             [normal(x_shape), normal((out_features, N)), normal((out_features,))])
+        for x_shape in [(M, N), (1, N), (N,), (2, M, N)]
+    ]}
+
+
 CASES: dict[str, list[Case]] = {
     "add": _binary("add"),
     "sub": _binary("sub"),
@@ -267,6 +279,7 @@ CASES: dict[str, list[Case]] = {
     "logsumexp": _reduction("logsumexp"),
     **_shape_cases(),
     **_nn_cost_cases(),
+    **_nn_dense_cases(),
 }
 
 
