@@ -171,3 +171,16 @@ def test_weight_gradient_kept_without_copy_is_still_correct_and_c_contiguous():
     np.testing.assert_allclose(W.grad, g.T @ x.data, rtol=1e-13)
     np.testing.assert_allclose(b.grad, g.sum(axis=0), rtol=1e-13)
     assert W.grad.flags.c_contiguous and _independent(W.grad, b.grad, g, x.data)
+
+
+@pytest.mark.parametrize("shape", [(), (3, 4), (64, 64), (65, 64)])   # both sides of SMALL_SUM
+def test_sum_gradient_written_out_or_broadcast_gives_the_same_values(shape):
+    from autograd_core.rules.reductions import SMALL_SUM
+
+    x = leaf(*shape)
+    weights = rng.standard_normal(shape)
+    (x * weights).sum().backward(np.asarray(1.5))
+    np.testing.assert_allclose(x.grad, 1.5 * weights, rtol=1e-15)
+    assert x.grad.shape == shape and (x.size <= SMALL_SUM) == (shape != (65, 64))
+    small = leaf(2, 3)
+    assert gradcheck(lambda t: (t * t).sum(), [small]) and gradgradcheck(lambda t: (t * t).sum(), [small])
