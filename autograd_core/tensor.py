@@ -99,11 +99,56 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
     backward pass needs is stored here, and nothing is kept when no input requires
     grad or recording is off (``no_grad``).
     """
+    vjps = op.vjps
+    if len(inputs) == 2:
+        # Binary operations, unrolled: most of a scalar chain's recording is this function,
+        # and the unrolled form measured 1.60 -> 1.37 µs for `y * w` on scalars (issue 5).
+        x, y = inputs
+        if isinstance(x, Tensor):
+            x_data, x_version, x_parent = x.data, x._version, x._node
+            if vjps[0] is None:
+                x_parent = None
+        else:
+            x_data, x_version, x_parent = x, 0, None
+        if isinstance(y, Tensor):
+            y_data, y_version, y_parent = y.data, y._version, y._node
+            if vjps[1] is None:
+                y_parent = None
+        else:
+            y_data, y_version, y_parent = y, 0, None
+        try:
+            out = op.forward(x_data, y_data, **params) if params else op.forward(x_data, y_data)
+        except ValueError as exc:
+            raise forward_shape_error(op.name, (x_data, y_data), exc) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if (x_parent is not None or y_parent is not None) and _grad_state.enabled:
+            node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
+                        out, params)
+            return _result(out, node)
+        return _result(out, None)
+    if len(inputs) == 1:
+        # Unary operations, unrolled for the same reason.
+        (x,) = inputs
+        if isinstance(x, Tensor):
+            x_data, x_version, x_parent = x.data, x._version, x._node
+            if vjps[0] is None:
+                x_parent = None
+        else:
+            x_data, x_version, x_parent = x, 0, None
+        try:
+            out = op.forward(x_data, **params) if params else op.forward(x_data)
+        except ValueError as exc:
+            raise forward_shape_error(op.name, (x_data,), exc) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if x_parent is not None and _grad_state.enabled:
+            return _result(out, Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params))
+        return _result(out, None)
     saved = []
     parents = []
     versions = []
     needs_graph = False
-    vjps = op.vjps
     for index, value in enumerate(inputs):
         if isinstance(value, Tensor):
             saved.append(value.data)
