@@ -113,7 +113,7 @@ class Engine(System):
 
 
 class NnBlocks(System):
-    """The same network from ``nn`` blocks (nn.Dense, nn.SGD), when helper B's nn/ provides them."""
+    """The same network from ``nn`` blocks (nn.Dense, nn.Sigmoid, nn.QuadraticCost, nn.SGD)."""
 
     def __init__(self, problem: dict[str, Any]) -> None:
         import nn
@@ -128,14 +128,13 @@ class NnBlocks(System):
         params = [p for layer in self.layers for p in layer.parameters()]
         self.optimizer = nn.SGD(params, lr=ETA)
         self.x, self.y = Tensor(problem["x"]), Tensor(problem["y"])
-        self.scale = 0.5 / len(problem["x"])
+        self.cost = nn.QuadraticCost()      # C = (1/2n) Σ‖a − y‖², as the engine row writes it
 
     def forward(self) -> Any:
         a = self.x
         for layer in self.layers:
             a = layer(a)
-        diff = a - self.y
-        return (diff * diff).sum() * self.scale
+        return self.cost(a, self.y)
 
     def backward(self, cost: Any) -> None:
         cost.backward()

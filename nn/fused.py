@@ -1,10 +1,12 @@
-"""Fused primitives of ``nn``, registered in the engine's table: a dense layer and two costs.
+"""Fused primitives of ``nn``, registered in the engine's table: a dense layer and three costs.
 
 Why primitives rather than compositions (house rule 2):
 
 - ``dense``: z = x Wᵀ + b as one node whose rules are BP1–BP4's products directly
   (x̄ = g W, W̄ = gᵀ x, b̄ = Σ_rows g) instead of three nodes (transpose, matmul, add),
   a transposed view and an un-broadcasting sum; measured gain below, at the primitive.
+- ``quadratic_cost``: C = (1/2n) Σ‖a − y‖² as one node whose rule is BP1's (a − y)/n,
+  instead of sub, mul, sum and mul (four nodes, a broadcast of the sum's gradient).
 
 - ``sigmoid_cross_entropy``: composed from primitives, the stable form
   relu(z) − y z + ln(1 + e^−|z|) gets the wrong gradient at z = 0 (relu'(0) = |·|'(0) = 0
@@ -72,6 +74,24 @@ def sigmoid_cross_entropy(z, y):
 sigmoid_cross_entropy.defvjp(
     lambda g, out, z, y: g * (call(sigmoid, z) - y) / _batch(z),
     lambda g, out, z, y: -g * z / _batch(z),
+)
+
+
+@primitive(
+    "quadratic_cost",
+    "C = (1/2n) Σ ‖a − y‖²;  ā = g (a − y)/n,  ȳ = −g (a − y)/n",
+    why="Nielsen's cost as one node instead of four (sub, mul, sum, mul) and BP1's ∇ₐC = "
+    "(a − y)/n as its rule: measured (issue 5, interleaved medians of 21) on the nn row of "
+    "scenario 1 (784-30-10, batch 10), a step went from 140 to 118 µs",
+)
+def quadratic_cost(a, y):
+    diff = a - y
+    return np.vdot(diff, diff) / (2 * _batch(a))
+
+
+quadratic_cost.defvjp(
+    lambda g, out, a, y: g * (a - y) / _batch(a),
+    lambda g, out, a, y: -g * (a - y) / _batch(a),
 )
 
 

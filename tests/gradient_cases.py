@@ -227,7 +227,7 @@ def _div(sx, sy):
 
 def _nn_cost_cases() -> dict[str, list[Case]]:
     """nn's fused costs (registered by nn/fused.py when nn is imported): cases kept by the nn owner."""
-    from nn.fused import sigmoid_cross_entropy, softmax_cross_entropy
+    from nn.fused import quadratic_cost, sigmoid_cross_entropy, softmax_cross_entropy
 
     def probabilities(shape: tuple[int, ...]) -> np.ndarray:
         return np.asarray(_rng.uniform(0.05, 0.95, shape))
@@ -237,7 +237,8 @@ def _nn_cost_cases() -> dict[str, list[Case]]:
                 for shape in [(M, N), (1, N), (N, 2)]]
 
     return {"sigmoid_cross_entropy": cases(sigmoid_cross_entropy),
-            "softmax_cross_entropy": cases(softmax_cross_entropy)}
+            "softmax_cross_entropy": cases(softmax_cross_entropy),
+            "quadratic_cost": cases(quadratic_cost)}
 
 
 def _nn_dense_cases() -> dict[str, list[Case]]:
