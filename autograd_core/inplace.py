@@ -31,6 +31,7 @@ from . import grad_mode
 from .errors import InplaceError, ShapeError
 from .tensor import Tensor, _result
 
+_grad_state = grad_mode._state
 _NUMPY_INPLACE = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
 
 
@@ -74,7 +75,10 @@ def _mark_bases_modified(view: Tensor) -> None:
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
     """``target op= other`` for op in add, sub, mul, div."""
-    _refuse_leaf(target, f"in-place {op.name}")
+    if _grad_state.enabled:
+        # Only with recording on can a leaf be refused; under no_grad (an optimizer's step)
+        # this skips building the message, about 1 µs per parameter update (issue 5).
+        _refuse_leaf(target, f"in-place {op.name}")
     if not _records(target, other):
         value = other.data if isinstance(other, Tensor) else other
         try:

@@ -46,16 +46,17 @@ class Optimizer:
         problems = []
         grads = []
         for index, p in enumerate(self.params):
-            name = p.name or f"parameter {index}"
             g = p.grad
             if g is None:
-                problems.append(f"{name} has no gradient")
+                problems.append(f"{p.name or f'parameter {index}'} has no gradient")
                 continue
-            g = np.asarray(g.data if isinstance(g, Tensor) else g)
-            if g.shape != p.shape:
-                problems.append(f"{name} has shape {p.shape} but its gradient has shape {g.shape}")
-            elif not np.all(np.isfinite(g)):
-                problems.append(f"{name} has a non-finite gradient (inf or NaN)")
+            if type(g) is not np.ndarray:
+                g = np.asarray(g.data if isinstance(g, Tensor) else g)
+            if g.shape != p.data.shape:
+                problems.append(f"{p.name or f'parameter {index}'} has shape {p.shape} but its "
+                                f"gradient has shape {g.shape}")
+            elif not np.isfinite(g).all():     # the method: np.all's wrapper costs 1 µs (issue 5)
+                problems.append(f"{p.name or f'parameter {index}'} has a non-finite gradient (inf or NaN)")
             grads.append(g)
         if problems:
             raise ValueError(
