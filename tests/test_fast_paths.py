@@ -4,6 +4,8 @@
   Tensor operators call it directly.
 - ``matmul``'s ȳ rule returns a transposed layout when y is a transposed view (W.T).
 - ``sigmoid``'s forward is 1 / (1 + e⁻ˣ) with the overflow warning silenced.
+- ``backward()`` keeps a fresh, unshared leaf gradient as ``.grad`` without copying it.
+- ``sum``'s VJP writes x̄ out (``np.full``) for small full reductions, a view otherwise.
 
 Each is checked against finite differences (random upstream gradients inside
 gradcheck) and against the plain formula, never against itself.
