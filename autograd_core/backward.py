@@ -100,6 +100,9 @@ def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
 _UNSHARED_REFCOUNT = 4
 # References to a view's base seen from _owned(): the view's, the local name and getrefcount's.
 _UNSHARED_BASE_REFCOUNT = 3
+# The counts above hold for CPython up to 3.13. From 3.14 the interpreter may borrow
+# references without counting them, so a shared array could look unshared: copy always.
+_REFCOUNTS_CALIBRATED = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
 def _owned(grad: Any, target: Tensor) -> bool:
@@ -110,8 +113,8 @@ def _owned(grad: Any, target: Tensor) -> bool:
     the tensor's dtype, and referenced from nowhere else: reference counting tells us
     (CPython), so an array handed to two leaves or still held by the caller is copied.
     """
-    if (type(grad) is not np.ndarray or not grad.flags.writeable or grad.dtype != target.data.dtype
-            or sys.getrefcount(grad) > _UNSHARED_REFCOUNT):
+    if (not _REFCOUNTS_CALIBRATED or type(grad) is not np.ndarray or not grad.flags.writeable
+            or grad.dtype != target.data.dtype or sys.getrefcount(grad) > _UNSHARED_REFCOUNT):
         return False
     base = grad.base
     # A view is owned when it covers the whole of a base array that only it references:
