@@ -27,10 +27,21 @@ def _read_idx(path: str, magic: int) -> np.ndarray:
         raw = file.read()
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
-        raise ValueError(f"{path}: IDX magic number {found}, expected {magic}")
+        raise ValueError(
+            f"{path}: IDX magic number {found}, expected {magic}: this is not the MNIST file the "
+            "name says. Check the path, or replace the file with the published one."
+        )
     ndim = magic & 0xFF
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(raw) - offset != expected:
+        raise ValueError(
+            f"{path}: the header promises {expected} bytes of data for shape {tuple(dims)}, the "
+            f"file holds {len(raw) - offset}: it is truncated or corrupt. Replace it with the "
+            "published file (see ../shared/data/README.md for the checksums)."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
 def load_mnist(directory: str = MNIST_DIR) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,7 +7,6 @@ Why primitives rather than compositions (house rule 2):
   a transposed view and an un-broadcasting sum; measured gain below, at the primitive.
 - ``quadratic_cost``: C = (1/2n) Σ‖a − y‖² as one node whose rule is BP1's (a − y)/n,
   instead of sub, mul, sum and mul (four nodes, a broadcast of the sum's gradient).
-
 - ``sigmoid_cross_entropy``: composed from primitives, the stable form
   relu(z) − y z + ln(1 + e^−|z|) gets the wrong gradient at z = 0 (relu'(0) = |·|'(0) = 0
   gives −y instead of ½ − y), and ln σ(z) composed directly overflows for z = −1000.
@@ -17,7 +16,7 @@ Why primitives rather than compositions (house rule 2):
   of six, which matters for the training-step benchmark, and its rule is the textbook
   (softmax(z) − y)/batch in one line.
 
-Both return the mean over the batch (axis 0) of the per-example cost summed over outputs.
+The costs return the mean over the batch (axis 0) of the per-example cost summed over outputs.
 Rules are plain numpy that also work on Tensors (create_graph=True): ``call`` re-enters
 the table, and numpy functions on Tensors dispatch to recorded operations.
 """
