@@ -1,14 +1,13 @@
 """The reverse pass: one walk over the recorded nodes in reverse topological order.
 
-1. Count, for every node reachable from the output, how many recorded operations
-   consume it (an iterative depth-first walk: no recursion, so a chain of a million
-   operations is fine).
-2. Start from the output's node with the seed gradient. A node is processed only
-   once all its consumers have sent their contributions (Kahn's algorithm), so a
-   node used several times (``b = a + a``) has its full gradient before it
-   propagates. Processing a node applies its primitive's rule for every input that
-   needs a gradient, undoes broadcasting, and checks shape and dtype.
-3. Only when the whole pass succeeded are gradients written to ``.grad`` and the
+1. Start from the output's node with the seed gradient. Nodes are processed in the
+   reverse of the order they were recorded (``Node.seq``, highest first, from a heap
+   of the nodes that have received a gradient). Every consumer of a node was recorded
+   after it, so a node used several times (``b = a + a``) has its full gradient before
+   it propagates; no recursion and no pre-pass, so a chain of a million operations is
+   fine. Processing a node applies its primitive's rule for every input that needs a
+   gradient, undoes broadcasting, and checks shape and dtype.
+2. Only when the whole pass succeeded are gradients written to ``.grad`` and the
    saved values freed: a failed backward leaves every ``.grad`` as it was.
 """
 
@@ -17,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -198,34 +198,20 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
     return seed
 
 
-def _consumer_counts(roots: Sequence[Node]) -> dict[Node, int]:
-    """For each node reachable from the roots, how many recorded uses it has among them."""
-    counts: dict[Node, int] = {}
-    stack = []
-    for root in roots:
-        if root not in counts:
-            counts[root] = 0
-            stack.append(root)
-    while stack:
-        node = stack.pop()
-        for parent in node.parents:
-            if parent is None:
-                continue
-            if parent in counts:
-                counts[parent] += 1
-            else:
-                counts[parent] = 1
-                stack.append(parent)
-    return counts
-
-
 def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> tuple:
     """The backward loop. Returns (nodes to fill with their gradients, wanted gradients)."""
-    consumers = _consumer_counts([node for node, _ in roots])
+    # Gradients waiting to be propagated, and the heap of their nodes keyed by -seq: the
+    # most recently recorded node comes out first. All consumers of a node were recorded
+    # after it, so when a node comes out every contribution to its gradient has arrived
+    # (no pre-pass counting consumers is needed, and the order is the tape's, reversed).
     grads: dict[Node, Any] = {}
+    ready: list[tuple[int, Node]] = []
     for node, seed in roots:
-        grads[node] = grads[node] + seed if node in grads else seed
-    ready = [node for node in grads if consumers[node] == 0]
+        if node in grads:
+            grads[node] = grads[node] + seed
+        else:
+            grads[node] = seed
+            heappush(ready, (-node.seq, node))
     visited: list[Node] = []
     filled: list[tuple[Node, Any]] = []
     trace = _tracers[-1] if _tracers else None
@@ -234,7 +220,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     grad_mode._state.enabled = create_graph
     try:
         while ready:
-            node = ready.pop()
+            node = heappop(ready)[1]
             g = grads.pop(node)
             if node.hooks:
                 g = _run_hooks(node, g)
@@ -284,10 +270,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
                     grads[parent] = grads[parent] + grad
                 else:
                     grads[parent] = grad
-                remaining = consumers[parent] - 1
-                consumers[parent] = remaining
-                if remaining == 0:
-                    ready.append(parent)
+                    heappush(ready, (-parent.seq, parent))
             if trace is not None:
                 trace.steps.append(BackwardStep(node, g, tuple(sent)))
     finally:

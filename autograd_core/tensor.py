@@ -12,6 +12,7 @@ table and into ``composites.py``.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from types import MappingProxyType
@@ -31,11 +32,12 @@ class Node:
 
     This is what diagrams and the backward trace read: ``op`` (its ``name``, ``formula``
     and rules), ``parents`` (the input nodes, None for inputs that need no gradient),
-    ``params`` (axis, shape, ...), ``name`` (the tensor's name, if it was given one).
+    ``params`` (axis, shape, ...), ``name`` (the tensor's name, if it was given one),
+    ``seq`` (its place in the order of recording: the tape's position).
     """
 
     __slots__ = (
-        "op", "parents", "inputs", "saved", "versions", "out", "params",
+        "op", "parents", "inputs", "saved", "versions", "out", "params", "seq",
         "name", "hooks", "tensor_ref", "out_version", "created_at", "__weakref__",
     )
 
@@ -48,6 +50,9 @@ class Node:
         self.versions = versions  # their in-place version counters at recording time
         self.out = out
         self.params = params
+        # A node is always created after the nodes of its inputs, so processing nodes from
+        # the highest seq down is a reverse topological order (backward.py relies on it).
+        self.seq = _next_seq()
         self.name = None
         self.hooks = None         # functions of the gradient, run when backward reaches here
         self.tensor_ref = None    # weak reference to the tensor whose .grad this node fills
@@ -78,6 +83,10 @@ class Node:
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<Node {self.label}{name}>"
+
+
+# One counter for the whole process: the order in which nodes were recorded.
+_next_seq = itertools.count().__next__
 
 
 def _leaf_node(tensor: Tensor) -> Node:
