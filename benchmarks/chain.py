@@ -45,6 +45,59 @@ def numpy_chain(problem: dict[str, Any]):
     return run
 
 
+class _Value:
+    """One value of the minimal tape below: its data and, during backward, its gradient."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.grad = None
+
+
+def minimal_tape_chain(problem: dict[str, Any]):
+    """A lower bound for any engine written in Python: the least define-by-run can do.
+
+    Each operation creates one output object and appends one entry to a flat tape (a
+    Wengert list); backward reads the tape in reverse and applies hard-coded rules for
+    exactly these three operations. No rule table, no graph walk, no version counters,
+    no shape checks, no grad mode, no hooks. What remains is the interpreter's cost of an
+    object and a tape entry per operation, which a general engine pays on top of its own.
+    Returns the gradients (tested against ``numpy_chain``).
+    """
+    ws = [_Value(w) for w in problem["ws"]]
+    x = _Value(problem["x"])
+    MUL, ADD_CONSTANT, RELU = 0, 1, 2
+
+    def run() -> list:
+        tape = []
+        y = x
+        for w in ws:
+            product = _Value(y.data * w.data)
+            tape.append((MUL, y, w, product))
+            shifted = _Value(product.data + C)
+            tape.append((ADD_CONSTANT, product, None, shifted))
+            y_next = _Value(np.maximum(shifted.data, 0.0))
+            tape.append((RELU, shifted, None, y_next))
+            y = y_next
+        y.grad = np.ones_like(y.data)
+        for op, a, b, out in reversed(tape):
+            g = out.grad
+            if op == RELU:
+                a.grad = g * (out.data > 0)
+            elif op == ADD_CONSTANT:
+                a.grad = g
+            else:
+                b.grad = g * a.data         # each w_i is used once: no accumulation needed
+                a.grad = g * b.data
+        grads = [w.grad for w in ws]
+        for w in ws:
+            w.grad = None
+        return grads
+
+    return run
+
+
 def engine_chain(problem: dict[str, Any]):
     from autograd_core import Tensor
 

@@ -17,6 +17,7 @@ from .harness import optional, row, run_child, skipped, time_side_by_side, torch
 FLOOR = "numpy BP1–BP4 by hand"
 ENGINE = "this project (engine)"
 NN = "this project (nn blocks)"
+LOWER_BOUND = "lower bound: minimal Python tape (chain.py)"
 
 
 def _nielsen_systems(problem: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -81,6 +82,7 @@ def scenario_4(smoke: bool, repeats: int, budget: float) -> list:
         systems: dict[str, Callable[[], Any]] = {
             "numpy chain by hand": chain.numpy_chain(problem),
             ENGINE: chain.engine_chain(problem),
+            LOWER_BOUND: chain.minimal_tape_chain(problem),
         }
         torch = torch_single_thread()
         if torch is not None:
