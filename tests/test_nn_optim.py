@@ -1,10 +1,12 @@
 """Optimizers: updates against their formulas, L2 as network2.py's rule, errors, atomic steps."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 import nn
-from autograd_core import Tensor
+from autograd_core import InplaceError, ShapeError, Tensor, no_grad
 
 RNG = np.random.default_rng(0)
 
@@ -77,10 +79,11 @@ def test_l2_penalty_value_and_errors():
 
 
 @pytest.mark.parametrize("make", [
+    lambda ps: nn.SGD(ps, lr=0.1),
     lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9),
     lambda ps: nn.Adam(ps, lr=0.1),
 ])
-@pytest.mark.parametrize("fault", ["missing", "shape", "nan"])
+@pytest.mark.parametrize("fault", ["missing", "shape", "nan", "inf", "-inf", "inf and -inf"])
 def test_failed_step_changes_no_parameter(make, fault):
     params = _params_with_grads((2, 2), (3,), (4, 1))
     opt = make(params)
@@ -91,8 +94,12 @@ def test_failed_step_changes_no_parameter(make, fault):
         params[2].grad = None
     elif fault == "shape":
         params[2].grad = np.zeros((1, 4))
-    else:
+    elif fault == "nan":
         params[2].grad[0, 0] = np.nan
+    elif fault == "inf and -inf":
+        params[2].grad[:2, 0] = [np.inf, -np.inf]
+    else:
+        params[2].grad[-1, 0] = float(fault)
     before = [p.data.copy() for p in params]
     versions = [p.version for p in params]
     state = {k: [np.copy(a) if a is not None else None for a in v] if isinstance(v, list) else v
@@ -115,6 +122,119 @@ def test_step_updates_in_place_and_advances_versions():
     array, version = p.data, p.version
     nn.SGD([p], lr=0.1).step()
     assert p.data is array and p.version == version + 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: nn.SGD(ps, lr=0.1),
+    lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: nn.Adam(ps, lr=0.1),
+])
+def test_step_leaves_grad_alone_and_a_graph_from_before_it_raises(make):
+    W, b = _params_with_grads((3, 2), (2,))
+    x = Tensor(RNG.standard_normal((4, 3)))
+    loss = ((x @ W + b) ** 2).sum()            # saves W and b's values from before the step
+    grads = [W.grad, b.grad]
+    copies = [g.copy() for g in grads]
+    make([W, b]).step()
+    assert W.version == 1 and b.version == 1
+    for p, g, copy in zip((W, b), grads, copies):
+        assert p.grad is g                      # .grad is still there to be read after step()
+        np.testing.assert_array_equal(g, copy)
+    with pytest.raises(InplaceError, match="'p0' of 'matmul'.*version 1; expected version 0"):
+        loss.backward()
+
+
+def test_huge_but_finite_gradients_are_accepted_without_warnings():
+    """Σ g² overflows for these: the element-by-element check decides, and accepts."""
+    params = _params_with_grads((3, 2), (2,))
+    params[0].grad[1, 1] = 1e300                   # Σ g² = inf in float64
+    params[1].grad[:] = [-1e200, 1e200]
+    expected = [p.data - 1e-3 * p.grad for p in params]
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="raise"):
+        warnings.simplefilter("always")
+        nn.SGD(params, lr=1e-3).step()
+    assert caught == []
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p.data, e)
+        assert p.version == 1
+
+
+def test_a_finite_check_that_warns_or_raises_falls_back_to_the_exact_check(monkeypatch):
+    """Should a later numpy warn about the overflow of Σ g², the step still decides exactly."""
+    def strict_vdot(a, b):
+        raise FloatingPointError("overflow encountered in vdot")
+
+    monkeypatch.setattr(np, "vdot", strict_vdot)
+    params = _params_with_grads((3,), (2, 2))
+    expected = [p.data - 0.1 * p.grad for p in params]
+    nn.SGD(params, lr=0.1).step()
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p.data, e)
+    params[1].grad[0, 1] = np.inf
+    with pytest.raises(ValueError, match="p1 has a non-finite gradient"):
+        nn.SGD(params, lr=0.1).step()
+
+
+@pytest.mark.parametrize("kind", ["transposed", "float32", "integer", "tensor", "list"])
+def test_unusual_gradients_are_checked_and_applied(kind):
+    (p,) = _params_with_grads((3, 2))
+    g = {"transposed": RNG.standard_normal((2, 3)).T,     # not C-contiguous
+         "float32": RNG.standard_normal((3, 2)).astype(np.float32),
+         "integer": np.arange(6).reshape(3, 2),
+         "tensor": Tensor(RNG.standard_normal((3, 2))),
+         "list": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}[kind]
+    p.grad = g
+    values = np.asarray(g.data if isinstance(g, Tensor) else g)
+    expected = p.data - 0.5 * values
+    nn.SGD([p], lr=0.5).step()
+    np.testing.assert_allclose(p.data, expected, rtol=1e-7 if kind == "float32" else 1e-15)
+    assert p.version == 1
+
+
+def test_float32_parameters_stay_float32():
+    p = nn.Parameter(RNG.standard_normal((2, 3)).astype(np.float32))
+    p.grad = RNG.standard_normal((2, 3))           # float64 gradient: written with same_kind casting
+    expected = (p.data - 0.1 * p.grad).astype(np.float32)
+    nn.SGD([p], lr=0.1).step()
+    assert p.data.dtype == np.float32
+    np.testing.assert_allclose(p.data, expected, rtol=1e-6)
+
+
+def test_a_parameter_that_is_a_view_updates_its_base():
+    base = np.arange(12.0).reshape(3, 4)
+    p = nn.Parameter(base[:, 1:3])                 # a view: writes go through, as in numpy
+    p.grad = np.ones((3, 2))
+    nn.SGD([p], lr=0.5).step()
+    np.testing.assert_array_equal(base[:, 1:3], np.arange(12.0).reshape(3, 4)[:, 1:3] - 0.5)
+    np.testing.assert_array_equal(p.data, base[:, 1:3])
+    assert p.version == 1
+
+
+def test_a_view_tensor_as_parameter_advances_the_tensor_it_was_taken_from():
+    """As ``with no_grad(): v -= u`` does: the graph that saved the base's value raises."""
+    a = Tensor(RNG.standard_normal((2, 3)), requires_grad=True, name="a")
+    c = a * 1.0
+    v = c[0]                                      # recorded view of c
+    loss = (c * c).sum()                          # saves c's value
+    v.grad = np.ones(3)
+    before = c.data[0].copy()
+    nn.SGD([v], lr=0.25).step()
+    np.testing.assert_array_equal(c.data[0], before - 0.25)
+    assert v.version == 1 and c.version == 1
+    with pytest.raises(InplaceError):
+        loss.backward()
+
+
+def test_a_read_only_parameter_raises_as_the_in_place_operator_does():
+    p = nn.Parameter(np.ones(3))
+    p.data.flags.writeable = False
+    p.grad = np.ones(3)
+    with no_grad(), pytest.raises(ShapeError, match="read-only") as by_operator:
+        p -= np.ones(3)
+    with pytest.raises(ShapeError, match="read-only") as by_step:
+        nn.SGD([p], lr=0.1).step()
+    assert str(by_step.value) == str(by_operator.value)
+    assert p.version == 0
 
 
 def test_zero_grad():
