@@ -22,8 +22,14 @@ def _values(x: Any) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+    # Tensors and arrays without np.shape's dispatch: the cost's check 0.36 -> 0.22 µs (issue 5).
+    data = x.data if isinstance(x, Tensor) else x
+    return data.shape if type(data) is np.ndarray else np.shape(np.asarray(data))
+
+
 def _check_same_shape(cost: str, output: Any, target: Any) -> None:
-    out_shape, target_shape = np.shape(_values(output)), np.shape(_values(target))
+    out_shape, target_shape = _shape(output), _shape(target)
     if out_shape != target_shape:
         raise ValueError(
             f"{cost}: target has shape {target_shape} but the output has shape {out_shape}; they must "
@@ -33,18 +39,19 @@ def _check_same_shape(cost: str, output: Any, target: Any) -> None:
         raise ValueError(f"{cost}: output is a scalar; give a batch of shape (batch, outputs).")
 
 
-def _as_operand(target: Any) -> Any:
-    # A Tensor target is kept (its gradient may be wanted); arrays become float constants.
-    if isinstance(target, Tensor):
-        return target
-    target = np.asarray(target)
-    return target if target.dtype.kind == "f" else target.astype(np.float64)
+def _as_operand(value: Any) -> Any:
+    # A Tensor is kept (its gradient may be wanted); arrays and lists become float constants.
+    if isinstance(value, Tensor):
+        return value
+    value = np.asarray(value)
+    return value if value.dtype.kind == "f" else value.astype(np.float64)
 
 
 class QuadraticCost:
     """C = (1/n) Σₓ ½‖y(x) − a(x)‖²  (Nielsen's eq. 6, averaged over the mini-batch); ∂C/∂a = (a − y)/n."""
 
     def __call__(self, output: Any, target: Any) -> Tensor:
+        output = _as_operand(output)
         _check_same_shape("QuadraticCost", output, target)
         return quadratic_cost(output, _as_operand(target))   # one fused node: nn/fused.py
 
@@ -64,6 +71,7 @@ class CrossEntropyCost:
         self.from_logits = bool(from_logits)
 
     def __call__(self, output: Any, target: Any) -> Tensor:
+        output = _as_operand(output)
         _check_same_shape("CrossEntropyCost", output, target)
         y = _values(target)
         if y.size and (np.min(y) < 0 or np.max(y) > 1 or np.isnan(y).any()):
@@ -97,7 +105,8 @@ class SoftmaxCrossEntropy:
     """
 
     def __call__(self, logits: Any, target: Any) -> Tensor:
-        shape = np.shape(_values(logits))
+        logits = _as_operand(logits)
+        shape = _shape(logits)
         if len(shape) != 2:
             raise ValueError(
                 f"SoftmaxCrossEntropy: logits must have shape (batch, classes), got {shape}."

@@ -76,8 +76,10 @@ class Dense(Module):
         self._delta_sink = None  # set by Module.record_deltas()
 
     def forward(self, x: Any) -> Tensor:
-        shape = np.shape(x.data if isinstance(x, Tensor) else x)
-        if len(shape) == 0 or shape[-1] != self.in_features:
+        data = x.data if isinstance(x, Tensor) else x
+        # An ndarray's own .shape: np.shape's dispatch is twice the cost (issue 5).
+        shape = data.shape if type(data) is np.ndarray else np.shape(data)
+        if not shape or shape[-1] != self.in_features:
             where = f" '{self._path}'" if self._path else ""
             raise ValueError(
                 f"Dense{where} ({self.in_features} → {self.out_features}): input has shape {shape}, "

@@ -142,6 +142,26 @@ def test_target_shape_mismatch_is_reported_with_both_shapes(cost):
         cost(out, np.zeros((4, 2)))
 
 
+@pytest.mark.parametrize("kind", ["tensor", "array", "list"])
+def test_shapes_are_checked_for_every_kind_of_output_and_target(kind):
+    """Tensors and ndarrays take the .shape path, anything else np.shape: same checks."""
+    def make(values):
+        return {"tensor": Tensor(values), "array": values, "list": values.tolist()}[kind]
+
+    a, y = RNG.uniform(0, 1, (4, 3)), RNG.uniform(0, 1, (4, 3))
+    expected = 0.5 * np.sum((a - y) ** 2) / 4
+    assert nn.QuadraticCost()(make(a), make(y)).item() == pytest.approx(expected, rel=1e-14)
+    assert nn.QuadraticCost()(Tensor(a), make(y)).item() == pytest.approx(expected, rel=1e-14)
+    with pytest.raises(ValueError, match=r"target has shape \(4, 2\) but the output has shape \(4, 3\)"):
+        nn.QuadraticCost()(make(a), make(y[:, :2]))
+    with pytest.raises(ValueError, match=r"target has shape \(4, 3\) but the output has shape \(3,\)"):
+        nn.QuadraticCost()(make(a[0]), make(y))
+    with pytest.raises(ValueError, match="output is a scalar"):
+        nn.QuadraticCost()(make(np.array(0.5)), make(np.array(1.0)))
+    for cost in (nn.CrossEntropyCost(), nn.CrossEntropyCost(from_logits=True), nn.SoftmaxCrossEntropy()):
+        assert cost(make(a), make(y)).item() == pytest.approx(cost(Tensor(a), y).item(), rel=1e-14)
+
+
 def test_labels_out_of_range_are_reported():
     with pytest.raises(ValueError, match=r"labels must be in \[0, 2\] for 3 classes; got \[3, -1\]"):
         nn.SoftmaxCrossEntropy()(np.zeros((4, 3)), np.array([0, 3, 1, -1]))

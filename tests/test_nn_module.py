@@ -73,6 +73,24 @@ def test_dense_width_mismatch_names_layer_and_shapes():
         broken(np.ones((1, 3)))
 
 
+@pytest.mark.parametrize("kind", ["tensor", "array", "list", "float32 array"])
+def test_dense_checks_the_width_of_every_kind_of_input(kind):
+    """Tensors and ndarrays take the .shape path, anything else np.shape: same checks."""
+    def make(shape):
+        values = np.ones(shape)
+        return {"tensor": Tensor(values), "array": values, "list": values.tolist(),
+                "float32 array": values.astype(np.float32)}[kind]
+
+    layer = nn.Dense(3, 2, seed=0)
+    np.testing.assert_allclose(layer(make((4, 3))).data, np.ones((4, 3)) @ layer.W.data.T + layer.b.data,
+                               rtol=1e-6)
+    np.testing.assert_allclose(layer(make(3)).data, layer.W.data.sum(axis=1) + layer.b.data, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(3 → 2\): input has shape \(4, 5\)"):
+        layer(make((4, 5)))
+    with pytest.raises(ValueError, match=r"input has shape \(\)"):
+        layer(make(()))
+
+
 def test_zero_grad_and_train_eval():
     model = nn.Sequential(nn.Dense(3, 2), nn.BatchNorm(2))
     nn.QuadraticCost()(model(np.ones((4, 3)) * np.arange(4)[:, None]), np.zeros((4, 2))).backward()
