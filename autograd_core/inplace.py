@@ -52,7 +52,13 @@ def _records(target: Tensor, other: Any) -> bool:
     return target._node is not None or (isinstance(other, Tensor) and other._node is not None)
 
 
-def _mark_modified(target: Tensor) -> None:
+def mark_modified(target: Tensor) -> None:
+    """Count one more version of ``target`` after its array was written in place by hand.
+
+    For code that writes ``tensor.data`` with numpy directly (an optimizer's update, under
+    ``no_grad``): a backward pass that still needs the old values then raises, exactly as
+    after ``tensor -= update``. Tensors a view was recorded from are marked too.
+    """
     node = target._node
     target._version += 1
     # The node that produced this array saved it as `out`: note that it changed.
@@ -70,7 +76,7 @@ def _mark_bases_modified(view: Tensor) -> None:
     for source in node.inputs:
         if isinstance(source, Tensor) and source is not view \
                 and np.may_share_memory(source.data, view.data):
-            _mark_modified(source)
+            mark_modified(source)
 
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
@@ -84,12 +90,19 @@ def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
         try:
             _NUMPY_INPLACE[op.name](target.data, value, out=target.data, casting="same_kind")
         except ValueError as exc:
+            if not target.data.flags.writeable:
+                raise InplaceError(
+                    f"in-place {op.name} on a tensor of shape {target.shape} whose array is "
+                    "read-only (a broadcast view, or an array numpy marked not writeable): "
+                    "write out of place (x = x - y), or give the tensor an array of its own "
+                    "(Tensor(x.data.copy()))."
+                ) from None
             raise ShapeError(
                 f"in-place {op.name}: cannot write a result of operands {target.shape} and "
                 f"{np.shape(value)} into a tensor of shape {target.shape} ({exc}). An in-place "
                 "operation cannot change the shape; use the out-of-place form (x = x + y)."
             ) from None
-        _mark_modified(target)
+        mark_modified(target)
         return target
     source = target
     if 0 in op.reads_inputs or (other is target and 1 in op.reads_inputs):
@@ -112,7 +125,7 @@ def inplace_setitem(target: Tensor, index: Any, value: Any) -> None:
     index = _plain_index(index)
     if not _records(target, value):
         target.data[index] = value.data if isinstance(value, Tensor) else value
-        _mark_modified(target)
+        mark_modified(target)
         return
     _write_back(target, setitem(target, value, index=index), "item assignment")
 
@@ -130,7 +143,7 @@ def _write_back(target: Tensor, result: Tensor, what: str) -> None:
         target._version += 1
     else:
         np.copyto(target.data, result.data, casting="same_kind")
-        _mark_modified(target)
+        mark_modified(target)
     if result._node is not None:
         result._node.name = target.name
     target._node = result._node

@@ -27,7 +27,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .tensor import Tensor, record
+from .tensor import NO_PARAMS, Tensor, record
 
 VJP = Callable[..., Any]
 
@@ -78,7 +78,7 @@ class Primitive:
         return self
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
-        return record(self, inputs, params)
+        return record(self, inputs, params or NO_PARAMS)
 
     def defvjp_each(self, rule: VJP) -> Primitive:
         """For primitives with any number of inputs (concatenate): one rule for all of them.

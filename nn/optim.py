@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from autograd_core import Tensor, no_grad
-from autograd_core.inplace import _mark_modified
+from autograd_core.inplace import mark_modified
 
 _INF = float("inf")
 
@@ -62,7 +62,9 @@ class Optimizer:
         grads = []
         for p in self.params:
             g = p.grad
-            if type(g) is not np.ndarray or g.dtype.kind != "f" or g.shape != p.data.shape:
+            data = p.data
+            if (type(g) is not np.ndarray or g.dtype.kind != "f" or g.shape != data.shape
+                    or not data.flags.writeable):
                 return self._grads_checked()
             flat = g.ravel("K")        # a view in memory order, also for a transposed g
             try:
@@ -85,6 +87,9 @@ class Optimizer:
                 continue
             if type(g) is not np.ndarray:
                 g = np.asarray(g.data if isinstance(g, Tensor) else g)
+            if not p.data.flags.writeable:
+                problems.append(f"{p.name or f'parameter {index}'} has a read-only array; give it "
+                                "an array of its own (p.data = p.data.copy())")
             if g.shape != p.data.shape:
                 problems.append(f"{p.name or f'parameter {index}'} has shape {p.shape} but its "
                                 f"gradient has shape {g.shape}")
@@ -102,7 +107,7 @@ class Optimizer:
         """p ← p − update for every parameter, in place, each version advanced by one.
 
         What ``Tensor.__isub__`` does under ``no_grad`` (numpy's in-place subtract, then
-        ``_mark_modified``, which also advances the tensors a view was recorded from),
+        ``mark_modified``, which also advances the tensors a view was recorded from),
         without the context manager and the operator's dispatch: about 1.5 µs less per
         step for scenario 1's four parameters (issue 5). Anything numpy refuses (a
         read-only array) goes through the operator, which raises its usual error.
@@ -114,7 +119,7 @@ class Optimizer:
                 with no_grad():
                     p -= update
             else:
-                _mark_modified(p)
+                mark_modified(p)
 
 
 class SGD(Optimizer):
