@@ -218,8 +218,9 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     filled: list[tuple[Node, Any]] = []
     trace = _tracers[-1] if _tracers else None
     check = anomaly_check
-    previous_mode = grad_mode.is_grad_enabled()
-    grad_mode._state.enabled = create_graph
+    state = grad_mode._state
+    previous_mode = state.enabled
+    state.enabled = create_graph
     try:
         while ready:
             node = heappop(ready)[1]
@@ -280,7 +281,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
         for node, g in grads.items():
             _arrive_at_leaf(node, g, wanted, filled, trace)
     finally:
-        grad_mode._state.enabled = previous_mode
+        state.enabled = previous_mode
     if not retain_graph:
         for node in visited:
             node.saved = node.inputs = node.out = node.versions = None

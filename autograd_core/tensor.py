@@ -389,9 +389,7 @@ class Tensor:
         ``create_graph`` the backward pass is itself recorded, so the resulting ``.grad``
         are Tensors that can be differentiated again.
         """
-        from .backward import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        _backward.backward(self, gradient, retain_graph, create_graph)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20)
@@ -663,6 +661,7 @@ def to_tensor(value: Any) -> Tensor:
 
 # The operations are defined in the rules table and in composites.py, which build on
 # this module; they are imported last so that those modules can import Tensor.
+from . import backward as _backward  # noqa: E402
 from .inplace import inplace_apply, inplace_setitem  # noqa: E402
 from .ops import (  # noqa: E402
     _COMPARISONS,
