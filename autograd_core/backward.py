@@ -202,18 +202,23 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
 
 def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> tuple:
     """The backward loop. Returns (nodes to fill with their gradients, wanted gradients)."""
-    # Gradients waiting to be propagated, and the heap of their nodes keyed by -seq: the
-    # most recently recorded node comes out first. All consumers of a node were recorded
-    # after it, so when a node comes out every contribution to its gradient has arrived
-    # (no pre-pass counting consumers is needed, and the order is the tape's, reversed).
+    # Gradients waiting to be propagated, and a heap of their nodes' -seq: the most
+    # recently recorded node comes out first. All consumers of a node were recorded after
+    # it, so when a node comes out every contribution to its gradient has arrived (no
+    # pre-pass counting consumers is needed, and the order is the tape's, reversed). The
+    # heap holds plain ints and `waiting` maps them back to nodes: no tuple per node, so
+    # the pass allocates nothing the garbage collector tracks, and a collection never
+    # starts in the middle of it to traverse the whole graph (issue 5, scenario 7).
     grads: dict[Node, Any] = {}
-    ready: list[tuple[int, Node]] = []
+    waiting: dict[int, Node] = {}
+    ready: list[int] = []
     for node, seed in roots:
         if node in grads:
             grads[node] = grads[node] + seed
         else:
             grads[node] = seed
-            heappush(ready, (-node.seq, node))
+            waiting[node.seq] = node
+            heappush(ready, -node.seq)
     visited: list[Node] = []
     filled: list[tuple[Node, Any]] = []
     trace = _tracers[-1] if _tracers else None
@@ -223,7 +228,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     state.enabled = create_graph
     try:
         while ready:
-            node = heappop(ready)[1]
+            node = waiting.pop(-heappop(ready))
             g = grads.pop(node)
             op = node.op
             if op is None:      # only a root can be a leaf here: other leaves wait (below)
@@ -273,7 +278,8 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
                 else:
                     grads[parent] = grad
                     if parent.op is not None:
-                        heappush(ready, (-parent.seq, parent))
+                        waiting[parent.seq] = parent
+                        heappush(ready, -parent.seq)
             if trace is not None:
                 trace.steps.append(BackwardStep(node, g, tuple(sent)))
         # What is left are the leaves: they propagate nothing, so they go through no heap

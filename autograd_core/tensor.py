@@ -45,9 +45,15 @@ class Node:
                  versions: tuple, out: Any, params: dict) -> None:
         self.op = op
         self.parents = parents
-        self.inputs = inputs      # the operands as given: Tensors (for version checks) or constants
-        self.saved = saved        # their values at recording time: what the rules receive
-        self.versions = versions  # their in-place version counters at recording time
+        # The operands as given (Tensors or constants) and their in-place version counters at
+        # recording time, kept only where they are needed: for the version check of inputs
+        # whose values some rule reads, and for outputs that are views of an input (a write
+        # through the view marks the input modified). Otherwise both are None, so that
+        # intermediate Tensors are freed at once instead of living on in the graph, where
+        # Python's garbage collector would traverse them again and again (issue 5).
+        self.inputs = inputs
+        self.versions = versions
+        self.saved = saved        # the operands' values at recording time: what the rules receive
         self.out = out
         self.params = params
         # A node is always created after the nodes of its inputs, so processing nodes from
@@ -132,8 +138,11 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if (x_parent is not None or y_parent is not None) and _grad_state.enabled:
-            node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
-                        out, params)
+            if op.reads_inputs or out.base is not None:
+                node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
+                            out, params)
+            else:
+                node = Node(op, (x_parent, y_parent), None, (x_data, y_data), None, out, params)
             return _result(out, node)
         return _result(out, None)
     if len(inputs) == 1:
@@ -152,7 +161,9 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if x_parent is not None and _grad_state.enabled:
-            return _result(out, Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params))
+            if op.reads_inputs or out.base is not None:
+                return _result(out, Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params))
+            return _result(out, Node(op, (x_parent,), None, (x_data,), None, out, params))
         return _result(out, None)
     saved = []
     parents = []
@@ -181,7 +192,10 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         # numpy returns scalars (np.float64) from 0-d operations; keep .data an array.
         out = np.asarray(out)
     if needs_graph and _grad_state.enabled:
-        node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
+        if op.reads_inputs or out.base is not None:
+            node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
+        else:
+            node = Node(op, tuple(parents), None, tuple(saved), None, out, params)
         return _result(out, node)
     return _result(out, None)
 

@@ -14,6 +14,7 @@ import autograd_core as ac
 from autograd_core import (
     AutogradError,
     BackwardError,
+    InplaceError,
     Primitive,
     ShapeError,
     Tensor,
@@ -426,3 +427,27 @@ def test_failed_backward_from_a_broken_rule_changes_no_grad_and_names_the_op():
     message = str(info.value)
     assert "double_broken" in message and "(3, 2)" in message and "(3,)" in message
     assert a.grad is None and b.grad is None
+
+
+def test_the_graph_does_not_keep_intermediate_tensors_that_no_rule_reads():
+    # add's rules read neither operand, so its node keeps b's value nowhere and the Tensor
+    # b itself is freed: fewer live objects for the garbage collector to traverse.
+    a = Tensor(np.full(3, 0.5), requires_grad=True)
+    b = a.exp()
+    kept = weakref.ref(b)
+    c = b + 1.0
+    del b
+    assert kept() is None
+    assert c.grad_fn.inputs is None and c.grad_fn.versions is None
+    c.sum().backward()
+    np.testing.assert_allclose(a.grad, np.exp(a.data))
+
+
+def test_a_node_whose_rules_read_an_input_still_checks_its_version():
+    a = Tensor(np.full(3, 0.5), requires_grad=True)
+    b = a.exp()
+    c = b * b              # mul's rules read both operands: b's version is checked
+    with no_grad():
+        b += 1.0
+    with pytest.raises(InplaceError, match="in-place"):
+        c.sum().backward()
