@@ -81,8 +81,10 @@ def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
     """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
     root = _root_node(tensor)
     seed = _seed(tensor, gradient, create_graph)
-    filled, _ = _run([(root, seed)], retain_graph or create_graph, create_graph, wanted=None)
-    for node, grad in filled:
+    filled, filled_grads, _ = _run([(root, seed)], retain_graph or create_graph, create_graph,
+                                   wanted=None)
+    for index in range(len(filled)):
+        node, grad = filled[index], filled_grads[index]
         target = node.tensor_ref()          # filled only holds nodes with a tensor_ref
         if target is None:
             continue
@@ -94,7 +96,7 @@ def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
         target.grad = grad if target.grad is None else target.grad + grad
 
 
-# References to a gradient seen from _owned(): the entry in the list of filled nodes,
+# References to a gradient seen from _owned(): its entry in the list of filled gradients,
 # backward()'s loop variable, _owned's argument and getrefcount's own. One more means
 # someone else (another .grad, the caller's seed, a hook's closure, a trace) holds it.
 _UNSHARED_REFCOUNT = 4
@@ -148,7 +150,7 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
             )
         wanted[tensor._node] = None
     keep = create_graph if retain_graph is None else retain_graph
-    _, found = _run(roots, keep, create_graph, wanted=wanted)
+    _, _, found = _run(roots, keep, create_graph, wanted=wanted)
     result = []
     for tensor in inputs:
         grad = found.get(tensor._node)
@@ -201,7 +203,7 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
 
 
 def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> tuple:
-    """The backward loop. Returns (nodes to fill with their gradients, wanted gradients)."""
+    """The backward loop. Returns (nodes to fill, their gradients, wanted gradients)."""
     # Gradients waiting to be propagated, and a heap of their nodes' -seq: the most
     # recently recorded node comes out first. All consumers of a node were recorded after
     # it, so when a node comes out every contribution to its gradient has arrived (no
@@ -220,7 +222,11 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
             waiting[node.seq] = node
             heappush(ready, -node.seq)
     visited: list[Node] = []
-    filled: list[tuple[Node, Any]] = []
+    # The nodes whose tensors get a .grad and, at the same positions, their gradients: two
+    # lists rather than a list of pairs, so that a pass over a graph with many leaves does
+    # not build one GC-tracked tuple per leaf (they could trigger a full collection).
+    filled: list[Node] = []
+    filled_grads: list[Any] = []
     trace = _tracers[-1] if _tracers else None
     check = anomaly_check
     state = grad_mode._state
@@ -232,7 +238,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
             g = grads.pop(node)
             op = node.op
             if op is None:      # only a root can be a leaf here: other leaves wait (below)
-                _arrive_at_leaf(node, g, wanted, filled, trace)
+                _arrive_at_leaf(node, g, wanted, filled, filled_grads, trace)
                 continue
             if node.hooks:
                 g = _run_hooks(node, g)
@@ -240,7 +246,8 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
             if wanted is not None and node in wanted:
                 wanted[node] = g
             if node.tensor_ref is not None:
-                filled.append((node, g))
+                filled.append(node)
+                filled_grads.append(g)
             saved = node.saved
             if saved is None:
                 raise _released_error(node)
@@ -285,22 +292,24 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
         # What is left are the leaves: they propagate nothing, so they go through no heap
         # and are finished once every operation has run, in the order gradients reached them.
         for node, g in grads.items():
-            _arrive_at_leaf(node, g, wanted, filled, trace)
+            _arrive_at_leaf(node, g, wanted, filled, filled_grads, trace)
     finally:
         state.enabled = previous_mode
     if not retain_graph:
         for node in visited:
             node.saved = node.inputs = node.out = node.versions = None
-    return filled, wanted if wanted is not None else {}
+    return filled, filled_grads, wanted if wanted is not None else {}
 
 
-def _arrive_at_leaf(node: Node, g: Any, wanted: dict | None, filled: list, trace: Any) -> None:
+def _arrive_at_leaf(node: Node, g: Any, wanted: dict | None, filled: list, filled_grads: list,
+                    trace: Any) -> None:
     if node.hooks:
         g = _run_hooks(node, g)
     if wanted is not None and node in wanted:
         wanted[node] = g
     if node.tensor_ref is not None:
-        filled.append((node, g))
+        filled.append(node)
+        filled_grads.append(g)
     if trace is not None:
         trace.steps.append(BackwardStep(node, g, ()))
 
