@@ -30,3 +30,15 @@ def test_smoke_run_prints_every_scenario():
         assert engine_rows, f"scenario {number} has no measured row for this project:\n{done.stdout}"
     peers = [line for line in table if "PyTorch" in line]
     assert peers and all("skipped: peers disabled" in line for line in peers)
+
+
+def test_overhead_command_prints_every_piece():
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.overhead", "--number", "200"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 10, done.stdout          # the header and nine pieces
+    for line in rows[1:]:
+        assert float(line.rsplit("|", 2)[1].replace(",", "")) > 0, line
