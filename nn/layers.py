@@ -73,7 +73,7 @@ class Dense(Module):
         self.W = Parameter(rng.standard_normal((out_features, in_features)) * scale, name="W", decay=True)
         self.b = Parameter(rng.standard_normal(out_features), name="b")
         self._path = ""
-        self._delta_sink = None  # set by Module.record_deltas()
+        self._delta_sink = None  # (Deltas, name) inside Module.record_deltas()
 
     def forward(self, x: Any) -> Tensor:
         data = x.data if isinstance(x, Tensor) else x
@@ -88,12 +88,8 @@ class Dense(Module):
             )
         z = dense(x, self.W, self.b)   # one fused node: see nn/fused.py for the measured gain
         if self._delta_sink is not None and z._node is not None:
-            deltas, path = self._delta_sink
-
-            def keep(g: Any, key: str = path or "dense") -> None:
-                deltas[key] = np.array(g.data if isinstance(g, Tensor) else g, copy=True)
-
-            z.register_hook(keep)
+            deltas, name = self._delta_sink     # inside Module.record_deltas(): one more use
+            z.register_hook(deltas.hook_for_call(name))
         return z
 
     def __repr__(self) -> str:

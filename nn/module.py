@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -70,17 +70,35 @@ class Module:
                     yield f"{attr}.{index}", child
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted path, module) for this module ("" ) and every module inside it."""
-        yield prefix, self
-        for attr, value in self._children():
-            if isinstance(value, Module):
-                yield from value.named_modules(f"{prefix}.{attr}" if prefix else attr)
+        """(dotted path, module) for this module ("") and every module inside it, depth first.
+
+        A module reachable by several paths (a shared layer, ``Sequential(d, act, d)``)
+        is listed once, under the first path, as in PyTorch: otherwise its parameters
+        would be listed twice and an optimizer would update them twice per step.
+        """
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            path, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield path, module
+            children = [(f"{path}.{attr}" if path else attr, value)
+                        for attr, value in module._children() if isinstance(value, Module)]
+            stack.extend(reversed(children))   # popped in attribute order
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter), e.g. ("layers.0.W", W); also sets each tensor's name to it."""
+        """(dotted name, parameter), e.g. ("layers.0.W", W); also sets each tensor's name to it.
+
+        Each parameter is listed once, under its first name, also when it is shared
+        between modules (tied weights) or its module is used at several places.
+        """
+        seen: set[int] = set()
         for path, module in self.named_modules():
             for attr, value in module._children():
-                if isinstance(value, Parameter):
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
                     name = f"{path}.{attr}" if path else attr
                     if value.name != name:
                         value.name = name
@@ -111,7 +129,7 @@ class Module:
 
     # ------------------------------------------------------------- delta^l capture
     @contextlib.contextmanager
-    def record_deltas(self) -> Iterator[dict[str, np.ndarray]]:
+    def record_deltas(self) -> Iterator[Deltas]:
         """Collect, during backward, the gradient at each Dense layer's weighted input z^l.
 
         ``deltas["layers.0"]`` is dC/dz for that layer, shape (batch, out): Nielsen's
@@ -119,16 +137,32 @@ class Module:
 
             with model.record_deltas() as deltas:
                 cost(model(x), y).backward()
+
+        Keys are the layers' dotted paths (``"dense"`` for a lone Dense recording
+        itself). Each call of a layer inside the block while gradients are recorded is
+        one *use*. A layer used once keeps its plain key. A layer used k > 1 times
+        (shared weights: ``d(d(x))``, ``Sequential(d, act, d)``, or several
+        forward passes in one block) has one key per use, numbered in forward order:
+        ``"layers.0#0"``, ..., ``"layers.0#{k-1}"``, and its plain key is absent
+        (reading it raises a KeyError naming the numbered keys). The numbering follows
+        the calls, not the order backward reaches them, so it is deterministic. A use
+        whose output does not reach the cost gets no entry; a second backward through
+        the same use replaces its entry. Entries are copies, added as backward reaches
+        them; for a shared layer BP3 reads ``b.grad == Σ_uses deltas[key].sum(axis=0)``.
+        While an inner block is open (on this module or a part of it), its layers record
+        there instead; when it closes, the enclosing block records them again.
         """
-        deltas: dict[str, np.ndarray] = {}
+        deltas = Deltas()
         recorders = [(path, m) for path, m in self.named_modules() if hasattr(m, "_delta_sink")]
+        previous = [m._delta_sink for _, m in recorders]
         for path, module in recorders:
-            module._delta_sink = (deltas, path)
+            module._delta_sink = (deltas, path or type(module).__name__.lower())
         try:
             yield deltas
         finally:
-            for _, module in recorders:
-                module._delta_sink = None
+            # Put back what was there: an enclosing record_deltas() block goes on recording.
+            for (_, module), sink in zip(recorders, previous):
+                module._delta_sink = sink
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -194,3 +228,41 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class Deltas(dict):
+    """What ``Module.record_deltas()`` yields: a dict from layer key to δ = ∂C/∂z (a copy).
+
+    Layers call ``hook_for_call(name)`` once per recorded call; the returned hook
+    stores the gradient arriving at that call's z. See ``record_deltas`` for the keys.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._uses: dict[str, int] = {}   # recorded calls so far, per layer name
+
+    def hook_for_call(self, name: str) -> Callable[[Any], None]:
+        """Count one more use of layer ``name``; the hook to register on that use's z."""
+        index = self._uses.get(name, 0)
+        self._uses[name] = index + 1
+        if index == 1 and name in self:
+            # The first use's δ arrived before this second call (forward, backward,
+            # forward again in one block): it is a numbered use now.
+            self[f"{name}#0"] = self.pop(name)
+
+        def keep(g: Any) -> None:
+            # The key is chosen when δ arrives: by then every call of this pass is counted.
+            key = name if self._uses[name] == 1 else f"{name}#{index}"
+            self[key] = np.array(g.data if isinstance(g, Tensor) else g, copy=True)
+
+        return keep
+
+    def __missing__(self, key: Any) -> Any:
+        uses = self._uses.get(key, 0) if isinstance(key, str) else 0
+        if uses > 1:
+            numbered = ", ".join(repr(f"{key}#{i}") for i in range(uses))
+            raise KeyError(
+                f"{key!r} was called {uses} times inside record_deltas(), so it has one δ per "
+                f"call, in forward order: {numbered}. Read those keys instead."
+            )
+        raise KeyError(key)

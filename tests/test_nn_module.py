@@ -5,9 +5,10 @@ import os
 import numpy as np
 import pytest
 
+import autograd_core as ac
 import nn
 import nn.module
-from autograd_core import Tensor
+from autograd_core import Tensor, no_grad
 
 
 def _model(sizes=(3, 4, 2), seed=0):
@@ -115,6 +116,126 @@ def test_record_deltas_collects_gradient_at_each_weighted_input():
     model.zero_grad()
     nn.QuadraticCost()(model(x), y).backward()
     assert all(layer._delta_sink is None for layer in (model[0], model[2]))
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+class _TwiceThrough(nn.Module):
+    """One square Dense applied twice, with a Sigmoid after each: d(σ(d(x)))."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def forward(self, x):
+        return ac.sigmoid(self.d(ac.sigmoid(self.d(x))))
+
+
+def _shared_model(form, d):
+    return nn.Sequential(d, nn.Sigmoid(), d, nn.Sigmoid()) if form == "sequential" else _TwiceThrough(d)
+
+
+@pytest.mark.parametrize("form", ["sequential", "nested calls"])
+def test_record_deltas_keeps_every_use_of_a_shared_layer_in_forward_order(form):
+    d = nn.Dense(3, 3, seed=4)
+    model = _shared_model(form, d)
+    name = "layers.0" if form == "sequential" else "d"
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((5, 3)), rng.uniform(0, 1, (5, 3))
+    with model.record_deltas() as deltas:
+        nn.QuadraticCost()(model(x), y).backward()
+    assert sorted(deltas) == [f"{name}#0", f"{name}#1"]
+    # Independently, BP1 and BP2 by hand in numpy (batch as rows, mean cost over 5 rows).
+    W, b = d.W.data, d.b.data
+    z0 = x @ W.T + b
+    a0 = _sigmoid(z0)
+    z1 = a0 @ W.T + b
+    a1 = _sigmoid(z1)
+    delta1 = (a1 - y) / 5 * a1 * (1 - a1)           # BP1, at the second call's z
+    delta0 = (delta1 @ W) * a0 * (1 - a0)           # BP2, at the first call's z
+    np.testing.assert_allclose(deltas[f"{name}#0"], delta0, rtol=1e-12, atol=1e-17)
+    np.testing.assert_allclose(deltas[f"{name}#1"], delta1, rtol=1e-12, atol=1e-17)
+    assert not np.allclose(delta0, delta1)          # so the order is really checked
+    # BP3 and BP4 for a shared layer: its gradients are the sums over its uses.
+    np.testing.assert_allclose(d.b.grad, delta0.sum(axis=0) + delta1.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(d.W.grad, delta0.T @ x + delta1.T @ a0, rtol=1e-12)
+    with pytest.raises(KeyError, match=rf"called 2 times.*'{name}#0', '{name}#1'"):
+        deltas[name]
+
+
+def test_record_deltas_of_a_shared_layer_match_the_engines_gradients_at_each_z():
+    d = nn.Dense(4, 4, seed=1)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((6, 4)), rng.uniform(0, 1, (6, 4))
+    weight = rng.standard_normal()     # a random upstream gradient, not 1
+    with d.record_deltas() as deltas:
+        (nn.QuadraticCost()(ac.sigmoid(d(ac.tanh(d(x)))), y) * weight).backward()
+    assert sorted(deltas) == ["dense#0", "dense#1"]  # a lone Dense recording itself
+    z0 = d(x)
+    z1 = d(ac.tanh(z0))
+    expected = ac.gradients(nn.QuadraticCost()(ac.sigmoid(z1), y) * weight, [z0, z1])
+    np.testing.assert_allclose(deltas["dense#0"], expected[0], rtol=1e-13, atol=1e-17)
+    np.testing.assert_allclose(deltas["dense#1"], expected[1], rtol=1e-13, atol=1e-17)
+
+
+def test_record_deltas_numbers_the_uses_of_several_passes_in_one_block():
+    model = _model()
+    rng = np.random.default_rng(4)
+    batches = [(rng.standard_normal((5, 3)), rng.uniform(0, 1, (5, 2))) for _ in range(2)]
+    alone = []
+    for x, y in batches:           # each pass recorded in a block of its own: plain keys
+        with model.record_deltas() as deltas:
+            nn.QuadraticCost()(model(x), y).backward()
+        alone.append(deltas)
+    with model.record_deltas() as deltas:
+        for x, y in batches:       # the first pass's deltas arrive before the second call
+            nn.QuadraticCost()(model(x), y).backward()
+    assert sorted(deltas) == ["layers.0#0", "layers.0#1", "layers.2#0", "layers.2#1"]
+    for index, single in enumerate(alone):
+        for path in ("layers.0", "layers.2"):
+            np.testing.assert_array_equal(deltas[f"{path}#{index}"], single[path])
+
+
+def test_record_deltas_counts_only_calls_that_record_a_graph():
+    model = _model()
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    with model.record_deltas() as deltas:
+        with no_grad():
+            model(x)               # no graph, so no delta can arrive: not a use
+        nn.QuadraticCost()(model(x), y).backward()
+    assert sorted(deltas) == ["layers.0", "layers.2"]
+
+
+def test_nested_record_deltas_blocks_leave_the_outer_one_recording():
+    model = _model()
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    with model.record_deltas() as outer:
+        with model[2].record_deltas() as inner:
+            nn.QuadraticCost()(model(x), y).backward()
+        nn.QuadraticCost()(model(x), y).backward()
+    assert sorted(inner) == ["dense"]
+    assert sorted(outer) == ["layers.0#0", "layers.0#1", "layers.2"]
+    np.testing.assert_array_equal(inner["dense"], outer["layers.2"])
+    assert model[0]._delta_sink is None and model[2]._delta_sink is None
+
+
+def test_a_shared_layer_is_one_module_with_its_parameters_listed_once():
+    d = nn.Dense(3, 3, seed=0)
+    model = nn.Sequential(d, nn.Sigmoid(), d)
+    assert [path for path, _ in model.named_modules()] == ["", "layers.0", "layers.1"]
+    assert [name for name, _ in model.named_parameters()] == ["layers.0.W", "layers.0.b"]
+    assert d.W.name == "layers.0.W" and list(model.state_dict()) == ["layers.0.W", "layers.0.b"]
+    # So SGD updates a shared weight once per step, by lr times its summed gradient.
+    before = d.W.data.copy()
+    nn.QuadraticCost()(model(np.ones((2, 3))), np.zeros((2, 3))).backward()
+    nn.SGD(model.parameters(), lr=0.1).step()
+    np.testing.assert_allclose(d.W.data, before - 0.1 * d.W.grad, rtol=1e-15)
+    # Tied weights (one Parameter in two layers) are listed once too.
+    e = nn.Dense(3, 3, seed=1)
+    e.W = d.W
+    assert [name for name, _ in nn.Sequential(d, e).named_parameters()] == [
+        "layers.0.W", "layers.0.b", "layers.1.b"]
 
 
 # ------------------------------------------------------------------ checkpoints
