@@ -62,9 +62,20 @@ class QuadraticCost:
 class CrossEntropyCost:
     """C = −(1/n) Σₓ Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)]  (Nielsen's eq. 63).
 
-    ``from_logits=False``: ``output`` holds probabilities a = σ(z) in [0, 1]; composed
-    from log, so an output of exactly 0 or 1 gives inf. ``from_logits=True``: ``output``
-    holds the pre-activations z; stable for any z, gradient exactly (σ(z) − y)/n.
+    ``from_logits=True``: ``output`` holds the pre-activations z; stable for any z,
+    gradient exactly (σ(z) − y)/n. Prefer it whenever the logits are at hand.
+
+    ``from_logits=False``: ``output`` holds probabilities a = σ(z) in [0, 1], and
+    0 · ln 0 = 0 (the xlogy convention; network2.py gets the same with np.nan_to_num):
+    an output of exactly 0 or 1 with the same target (a sigmoid saturated the right
+    way) contributes 0 to the cost and ∂C/∂a = −(1/n)[y/a − (1 − y)/(1 − a)] with the
+    term whose coefficient is 0 dropped, i.e. −1/n at a = y = 1 and +1/n at a = y = 0,
+    the one-sided derivatives. Exact 0 or 1 with any other target is a truly
+    infinite cost: the value is +inf and ∂C/∂a is ±inf (then NaN after a Sigmoid's
+    σ' = 0), which the optimizers refuse; pass the logits with ``from_logits=True``
+    to get a finite cost and gradient there. ∂C/∂y = −(1/n)[ln a − ln(1 − a)] is
+    exact for 0 < a < 1, infinite at a ∈ {0, 1}, and 0 by the same convention at the
+    points a = y ∈ {0, 1} (as torch.xlogy's derivative in its first argument).
     """
 
     def __init__(self, from_logits: bool = False) -> None:
@@ -73,11 +84,12 @@ class CrossEntropyCost:
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
         _check_same_shape("CrossEntropyCost", output, target)
-        y = _values(target)
-        if y.size and (np.min(y) < 0 or np.max(y) > 1 or np.isnan(y).any()):
+        y_values = _values(target)
+        if y_values.size and (np.min(y_values) < 0 or np.max(y_values) > 1 or np.isnan(y_values).any()):
             raise ValueError(
-                f"CrossEntropyCost: targets must lie in [0, 1], got values in [{np.min(y)}, {np.max(y)}] "
-                f"(shape {y.shape}). Binary cross-entropy compares probabilities."
+                f"CrossEntropyCost: targets must lie in [0, 1], got values in "
+                f"[{np.min(y_values)}, {np.max(y_values)}] (shape {y_values.shape}). "
+                "Binary cross-entropy compares probabilities."
             )
         y = _as_operand(target)
         if self.from_logits:
@@ -90,7 +102,16 @@ class CrossEntropyCost:
                 "the pre-activations with CrossEntropyCost(from_logits=True)."
             )
         n = np.shape(a)[0]
-        per_entry = ac.add(ac.mul(y, ac.log(output)), ac.mul(ac.sub(1.0, y), ac.log(ac.sub(1.0, output))))
+        # 0 · ln 0 = 0: where a log's argument is exactly 0 and its coefficient is 0 too,
+        # take the log of 1 instead (the term is 0 either way). A `where` rather than
+        # multiplying by a mask: 0 · ln 0 would be NaN, and a is replaced only at those
+        # entries, so the value and gradient are untouched everywhere else; ∂/∂a of the
+        # dropped term is 0, not 0/0.
+        first_dropped = (a == 0) & (y_values == 0)       # y ln a        with y = a = 0
+        second_dropped = (a == 1) & (y_values == 1)      # (1 − y) ln(1 − a) with y = a = 1
+        log_a = ac.log(ac.where(first_dropped, 1.0, output))
+        log_1_minus_a = ac.log(ac.where(second_dropped, 1.0, ac.sub(1.0, output)))
+        per_entry = ac.add(ac.mul(y, log_a), ac.mul(ac.sub(1.0, y), log_1_minus_a))
         return ac.mul(ac.sum(per_entry), -1.0 / n)
 
     def __repr__(self) -> str:

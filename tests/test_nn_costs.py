@@ -104,6 +104,85 @@ def test_from_logit_costs_are_stable_for_huge_logits(value):
     np.testing.assert_allclose(z2.grad, (_softmax(z2.data) - np.eye(3)[[1, 2]]) / 2, atol=1e-300)
 
 
+# ------------------------------------- cross-entropy on probabilities at exactly 0 and 1
+def _xlogy(x, y):
+    """x ln y with 0 · ln 0 = 0 (scipy.special.xlogy's convention), in plain numpy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0.0, x * np.log(y))
+
+
+def test_cross_entropy_on_probabilities_takes_zero_log_zero_as_zero():
+    a = Tensor(np.array([[1.0, 0.0, 0.3, 1.0], [0.0, 1.0, 0.9, 0.5]]), requires_grad=True)
+    y = Tensor(np.array([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.2, 0.0]]), requires_grad=True)
+    weight = RNG.standard_normal()  # a random upstream gradient, not 1
+    loss = nn.CrossEntropyCost()(a, y)
+    (loss * weight).backward()
+    av, yv = a.data, y.data
+    expected = -np.sum(_xlogy(yv, av) + _xlogy(1 - yv, 1 - av)) / 2
+    assert np.isfinite(loss.item())
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-14)
+    # ∂C/∂a with the term whose coefficient is 0 dropped: the one-sided derivatives at
+    # a = y ∈ {0, 1} (−ln a has slope −1 at 1, −ln(1 − a) slope +1 at 0).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first, second = np.where(yv == 0, 0.0, yv / av), np.where(yv == 1, 0.0, (1 - yv) / (1 - av))
+    expected_a = -weight / 2 * (first - second)
+    np.testing.assert_allclose(a.grad, expected_a, rtol=1e-14)
+    np.testing.assert_allclose(a.grad[0, 0], -weight / 2, rtol=1e-15)
+    np.testing.assert_allclose(a.grad[1, 0], weight / 2, rtol=1e-15)
+    # ∂C/∂y = −(ln a − ln(1 − a))/n where finite; 0 at a = y ∈ {0, 1} by the same convention.
+    interior = (av > 0) & (av < 1)
+    with np.errstate(divide="ignore"):
+        expected_y = np.where(interior, -weight / 2 * (np.log(av) - np.log(1 - av)), 0.0)
+    np.testing.assert_allclose(y.grad, expected_y, rtol=1e-14)
+
+
+def test_cross_entropy_after_a_saturated_sigmoid_with_matching_targets_is_finite():
+    # σ(40) rounds to exactly 1.0 and σ(−800) to exactly 0.0 in float64.
+    z = Tensor(np.array([[40.0, -800.0, 1.5], [-800.0, 40.0, -0.5]]), requires_grad=True)
+    y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    a = ac.sigmoid(z)
+    assert a.data[0, 0] == 1.0 and a.data[0, 1] == 0.0
+    loss = nn.CrossEntropyCost()(a, y)
+    loss.backward()
+    assert np.isfinite(loss.item()) and np.isfinite(z.grad).all()
+    reference = nn.CrossEntropyCost(from_logits=True)(z.data, y).item()
+    np.testing.assert_allclose(loss.item(), reference, rtol=1e-14)
+    np.testing.assert_allclose(z.grad, (_sigmoid(z.data) - y) / 2, rtol=1e-12, atol=1e-16)
+
+
+def test_cross_entropy_on_probabilities_is_infinite_where_the_cost_truly_is():
+    """a = 0 with y = 1 (or a = 1 with y = 0) has infinite cost: inf, not NaN; from logits it is finite."""
+    a = Tensor(np.array([[0.0, 1.0, 0.5]]), requires_grad=True)
+    y = np.array([[1.0, 0.0, 1.0]])
+    with np.errstate(divide="ignore"):
+        loss = nn.CrossEntropyCost()(a, y)
+        loss.backward()
+    assert loss.item() == np.inf
+    np.testing.assert_array_equal(a.grad[0, :2], [-np.inf, np.inf])
+    np.testing.assert_allclose(a.grad[0, 2], -2.0, rtol=1e-15)
+    # After a Sigmoid, inf · σ'(z) = inf · 0 is NaN: the optimizer refuses that step.
+    layer = nn.Dense(1, 3, seed=0)
+    layer.b.data[...] = [-800.0, 40.0, 0.0]
+    layer.W.data[...] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn.CrossEntropyCost()(nn.Sigmoid()(layer(np.ones((1, 1)))), y).backward()
+    with pytest.raises(ValueError, match="non-finite gradient"):
+        nn.SGD(layer.parameters(), lr=0.1).step()
+    logits = nn.CrossEntropyCost(from_logits=True)(layer(np.ones((1, 1))), y)
+    assert np.isfinite(logits.item())
+
+
+def test_cross_entropy_on_probabilities_passes_gradcheck_at_interior_points():
+    a = Tensor(RNG.uniform(0.05, 0.95, (3, 4)), requires_grad=True)
+    y = Tensor(RNG.uniform(0.05, 0.95, (3, 4)), requires_grad=True)
+    hard = np.where(RNG.uniform(size=(3, 4)) < 0.5, 0.0, 1.0)   # exact 0/1 targets, constant
+    weight = RNG.standard_normal()
+    cost = nn.CrossEntropyCost()
+    assert ac.gradcheck(lambda a, y: cost(a, y) * weight, [a, y])
+    assert ac.gradgradcheck(lambda a, y: cost(a, y) * weight, [a, y])
+    assert ac.gradcheck(lambda a: cost(a, hard) * weight, [a])
+
+
 # ------------------------------------------------- the fused primitives' own rules
 @pytest.mark.parametrize("prim", [sigmoid_cross_entropy, softmax_cross_entropy])
 def test_fused_primitives_pass_gradcheck_and_gradgradcheck(prim):
