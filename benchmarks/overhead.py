@@ -1,9 +1,14 @@
-"""What one recorded operation costs, piece by piece: ``python -m benchmarks.overhead``.
+"""Where the engine's time goes: ``python -m benchmarks.overhead``.
 
-Scenario 4's target (a scalar chain at most 2x the same chain by hand in numpy) leaves a
-budget per operation; this prints the costs a general engine cannot avoid next to it,
-measured on this machine with ``timeit`` (best of 5, nanoseconds per call). The numbers
-are what docs/performance.md's "Why the last targets are blocked" reasons from.
+Two tables, measured on this machine with ``timeit`` (best of 5), that
+docs/performance.md's "Why the last targets are blocked" reasons from:
+
+1. what one recorded operation costs, piece by piece (ns per call): the budget that
+   scenario 4's target (a scalar chain at most 2x the chain by hand) leaves per operation;
+2. scenario 1's step in phases (µs): the numpy floor; the nn row's own rules called
+   directly on numpy arrays, without the engine (the numerical work the engine cannot
+   avoid, guarantees included); and the nn row itself. The difference between the last
+   two is the engine's Python.
 """
 
 from __future__ import annotations
@@ -44,13 +49,84 @@ def measure(number: int = 200_000) -> list[tuple[str, float]]:
     ]
 
 
+def _best_us(fn: Any, number: int) -> float:
+    fn()
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def scenario_1_phases(number: int = 2_000) -> list[tuple[str, float, float, float]]:
+    """(system, forward, backward, update) in µs for scenario 1 (784-30-10, batch 10)."""
+    from autograd_core.rules.elementwise import sigmoid
+    from nn.fused import dense, quadratic_cost
+
+    from .nielsen import ETA, NnBlocks, NumpyFloor, make_problem
+
+    problem = make_problem([784, 30, 10], 10)
+    floor = NumpyFloor(problem)
+    state = floor.forward()
+    floor.backward(state)
+    rows = [("numpy BP1–BP4 by hand (the floor)", _best_us(floor.forward, number),
+             _best_us(lambda: floor.backward(state), number), _best_us(floor.update, number))]
+
+    W1, W2 = (w.copy() for w in problem["weights"])
+    b1, b2 = (b.copy() for b in problem["biases"])
+    x, y = problem["x"], problem["y"]
+
+    def rules_forward() -> tuple:
+        z1 = dense.forward(x, W1, b1)
+        a1 = sigmoid.forward(z1)
+        z2 = dense.forward(a1, W2, b2)
+        a2 = sigmoid.forward(z2)
+        return z1, a1, z2, a2, quadratic_cost.forward(a2, y)
+
+    saved = rules_forward()
+
+    def rules_backward() -> tuple:
+        z1, a1, z2, a2, cost = saved
+        g2 = sigmoid.vjps[0](quadratic_cost.vjps[0](np.array(1.0), cost, a2, y), a2, z2)
+        g1 = sigmoid.vjps[0](dense.vjps[0](g2, z2, a1, W2, b2), a1, z1)
+        return (dense.vjps[1](g1, z1, x, W1, b1), dense.vjps[2](g1, z1, x, W1, b1),
+                dense.vjps[1](g2, z2, a1, W2, b2), dense.vjps[2](g2, z2, a1, W2, b2))
+
+    grads = rules_backward()
+
+    def rules_update() -> None:
+        # nn.SGD's numerical work: the inf/NaN check, then p -= lr·g leaving g as it was.
+        for g in grads:
+            flat = g.ravel()
+            if not np.vdot(flat, flat) < np.inf:
+                raise FloatingPointError("non-finite gradient")
+        for p, g in zip((W1, b1, W2, b2), grads):
+            np.subtract(p, ETA * g, out=p)
+
+    rows.append(("the nn row's rules on numpy arrays, no engine", _best_us(rules_forward, number),
+                 _best_us(rules_backward, number), _best_us(rules_update, number)))
+
+    blocks = NnBlocks(problem)
+
+    def forward_backward() -> None:
+        blocks.forward().backward()
+        blocks.optimizer.zero_grad()
+
+    forward = _best_us(blocks.forward, number)
+    backward = _best_us(forward_backward, number) - forward
+    blocks.forward().backward()
+    rows.append(("this project (nn blocks)", forward, backward, _best_us(blocks.optimizer.step, number)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--number", type=int, default=200_000, help="calls per timing")
+    parser.add_argument("--number", type=int, default=200_000, help="calls per timing (pieces)")
+    parser.add_argument("--steps", type=int, default=2_000, help="calls per timing (scenario 1)")
     options = parser.parse_args()
     print("| piece | ns per call |\n|---|---:|")
     for label, nanoseconds in measure(options.number):
         print(f"| {label} | {nanoseconds:,.0f} |")
+    print("\n| scenario 1, 784-30-10, batch 10 | forward µs | backward µs | update µs | total µs |")
+    print("|---|---:|---:|---:|---:|")
+    for label, *phases in scenario_1_phases(options.steps):
+        print(f"| {label} | " + " | ".join(f"{t:.1f}" for t in phases) + f" | {sum(phases):.1f} |")
 
 
 if __name__ == "__main__":

@@ -32,13 +32,24 @@ def test_smoke_run_prints_every_scenario():
     assert peers and all("skipped: peers disabled" in line for line in peers)
 
 
-def test_overhead_command_prints_every_piece():
+def test_overhead_command_prints_every_piece_and_phase():
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.overhead", "--number", "200"],
+        [sys.executable, "-m", "benchmarks.overhead", "--number", "200", "--steps", "5"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 10, done.stdout          # the header and nine pieces
-    for line in rows[1:]:
+    pieces, phases = done.stdout.strip().split("\n\n")
+    piece_rows = [line for line in pieces.splitlines()[2:] if line.startswith("| ")]
+    assert len(piece_rows) == 9, done.stdout
+    for line in piece_rows:
         assert float(line.rsplit("|", 2)[1].replace(",", "")) > 0, line
+    phase_rows = [line for line in phases.splitlines()[2:] if line.startswith("| ")]
+    assert [line.split(" | ")[0] for line in phase_rows] == [
+        "| numpy BP1–BP4 by hand (the floor)",
+        "| the nn row's rules on numpy arrays, no engine",
+        "| this project (nn blocks)",
+    ]
+    for line in phase_rows:
+        forward, backward, update, total = (float(v) for v in line.strip(" |").split(" | ")[1:])
+        assert min(forward, backward, update) > 0
+        assert abs(forward + backward + update - total) < 0.2, line
