@@ -16,13 +16,15 @@ place where numpy's aliasing and the tape disagree: writing through ``v`` would 
 wrong. So a *recorded* in-place operation on a view writes into fresh memory (copy on
 write): ``v`` changes, ``c`` does not, and both agree with their graphs. Write into
 the base instead (``c[0:2] += 1`` does: Python ends it with ``c[0:2] = ...``, recorded
-as ``setitem``). Under ``no_grad`` the write goes through, as in numpy, and the
-version of the tensor the view was recorded from is bumped too, so that a backward
-pass relying on its old values raises.
+as ``setitem``). Under ``no_grad`` the write goes through, as in numpy, and every
+tensor sharing the memory (the view, its base, other views of it, ``detach()``ed
+aliases: see ``share_versions``) counts a new version, so that a backward pass relying
+on the old values raises.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -57,26 +59,58 @@ def mark_modified(target: Tensor) -> None:
 
     For code that writes ``tensor.data`` with numpy directly (an optimizer's update, under
     ``no_grad``): a backward pass that still needs the old values then raises, exactly as
-    after ``tensor -= update``. Tensors a view was recorded from are marked too.
+    after ``tensor -= update``. Every tensor sharing the memory (see ``share_versions``)
+    counts the write too.
     """
-    node = target._node
-    target._version += 1
-    # The node that produced this array saved it as `out`: note that it changed.
-    if node is not None and node.op is not None and node.out is target.data:
-        node.out_version = target._version
-    if target.data.base is not None:
-        _mark_bases_modified(target)
-
-
-def _mark_bases_modified(view: Tensor) -> None:
-    """The write went through a view: the tensors it was recorded from changed too."""
-    node = view._node
-    if node is None or node.op is None or node.inputs is None:
+    group = target._aliases
+    if group is None:
+        _count_write(target)
         return
-    for source in node.inputs:
-        if isinstance(source, Tensor) and source is not view \
-                and np.may_share_memory(source.data, view.data):
-            mark_modified(source)
+    for ref in group:
+        alias = ref()
+        if alias is not None:
+            _count_write(alias)
+
+
+def _count_write(tensor: Tensor) -> None:
+    tensor._version += 1
+    # The node that produced this array saved it as `out`: note that it changed.
+    node = tensor._node
+    if node is not None and node.op is not None and node.out is tensor.data:
+        node.out_version = tensor._version
+
+
+def share_versions(alias: Tensor, sources: Any) -> None:
+    """``alias`` shares memory with some of ``sources`` (a view, ``detach()``): one history.
+
+    Tensors that share memory form a group (a list of weak references, held by each of
+    them); a write into any of them is counted by all, as PyTorch's shared version
+    counter does. So ``b.detach() += 1``, ``b[0:2] += 1`` under ``no_grad``, or ``b += 1``
+    after a view of ``b`` was saved, all make the backward pass that needs the old values
+    raise instead of using the new ones. Only views and aliases pay for this: it runs when
+    an operation's output is a view, not for ordinary results.
+    """
+    for source in sources:
+        if isinstance(source, Tensor) and source is not alias \
+                and np.may_share_memory(source.data, alias.data):
+            group = source._aliases
+            if group is None:
+                group = source._aliases = [weakref.ref(source)]
+            elif len(group) >= 16 and len(group) & (len(group) - 1) == 0:
+                # Transient views (W.T every step) leave dead references: drop them now and
+                # then (at sizes 16, 32, 64...), which keeps the list short at O(1) amortized.
+                group[:] = [ref for ref in group if ref() is not None]
+            if alias._aliases is not group:
+                group.append(weakref.ref(alias))
+                alias._aliases = group
+
+
+def _leave_aliases(tensor: Tensor) -> None:
+    """``tensor`` got memory of its own (copy on write): it no longer shares a history."""
+    group = tensor._aliases
+    if group is not None:
+        group[:] = [ref for ref in group if ref() is not None and ref() is not tensor]
+        tensor._aliases = None
 
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
@@ -140,6 +174,7 @@ def _write_back(target: Tensor, result: Tensor, what: str) -> None:
     if target.data.base is not None:
         # A view of another array: copy on write, so that the base stays what its graph says.
         target.data = result.data.astype(target.data.dtype, copy=False)
+        _leave_aliases(target)
         target._version += 1
     else:
         np.copyto(target.data, result.data, casting="same_kind")

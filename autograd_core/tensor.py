@@ -46,11 +46,11 @@ class Node:
         self.op = op
         self.parents = parents
         # The operands as given (Tensors or constants) and their in-place version counters at
-        # recording time, kept only where they are needed: for the version check of inputs
-        # whose values some rule reads, and for outputs that are views of an input (a write
-        # through the view marks the input modified). Otherwise both are None, so that
-        # intermediate Tensors are freed at once instead of living on in the graph, where
-        # Python's garbage collector would traverse them again and again (issue 5).
+        # recording time, kept only for the version check of inputs whose values some rule
+        # reads. Otherwise both are None, so that intermediate Tensors are freed at once
+        # instead of living on in the graph, where Python's garbage collector would traverse
+        # them again and again (issue 5). (Views share versions with their base directly:
+        # inplace.share_versions.)
         self.inputs = inputs
         self.versions = versions
         self.saved = saved        # the operands' values at recording time: what the rules receive
@@ -138,13 +138,17 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if (x_parent is not None or y_parent is not None) and _grad_state.enabled:
-            if op.reads_inputs or out.base is not None:
+            if op.reads_inputs:
                 node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
                             out, params)
             else:
                 node = Node(op, (x_parent, y_parent), None, (x_data, y_data), None, out, params)
-            return _result(out, node)
-        return _result(out, None)
+        else:
+            node = None
+        result = _result(out, node)
+        if out.base is not None:        # a view (x.T, x[1:3]): share the operand's versions
+            share_versions(result, inputs)
+        return result
     if len(inputs) == 1:
         # Unary operations, unrolled for the same reason.
         (x,) = inputs
@@ -161,10 +165,16 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if x_parent is not None and _grad_state.enabled:
-            if op.reads_inputs or out.base is not None:
-                return _result(out, Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params))
-            return _result(out, Node(op, (x_parent,), None, (x_data,), None, out, params))
-        return _result(out, None)
+            if op.reads_inputs:
+                node = Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params)
+            else:
+                node = Node(op, (x_parent,), None, (x_data,), None, out, params)
+        else:
+            node = None
+        result = _result(out, node)
+        if out.base is not None:
+            share_versions(result, inputs)
+        return result
     saved = []
     parents = []
     versions = []
@@ -192,12 +202,16 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         # numpy returns scalars (np.float64) from 0-d operations; keep .data an array.
         out = np.asarray(out)
     if needs_graph and _grad_state.enabled:
-        if op.reads_inputs or out.base is not None:
+        if op.reads_inputs:
             node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
         else:
             node = Node(op, tuple(parents), None, tuple(saved), None, out, params)
-        return _result(out, node)
-    return _result(out, None)
+    else:
+        node = None
+    result = _result(out, node)
+    if out.base is not None:
+        share_versions(result, inputs)
+    return result
 
 
 def _result(data: np.ndarray, node: Node | None) -> Tensor:
@@ -208,6 +222,7 @@ def _result(data: np.ndarray, node: Node | None) -> Tensor:
     tensor._node = node
     tensor._version = 0
     tensor._name = None
+    tensor._aliases = None
     return tensor
 
 
@@ -249,7 +264,8 @@ class Tensor:
     gives NaN with numpy's warning, not an exception; ``detect_anomaly()`` finds where.
     """
 
-    __slots__ = ("data", "grad", "_node", "_version", "_name", "__weakref__")
+    # _aliases: None, or the group of tensors sharing this one's memory (inplace.share_versions)
+    __slots__ = ("data", "grad", "_node", "_version", "_name", "_aliases", "__weakref__")
 
     # Make numpy defer to Tensor in mixed expressions (array * tensor, np.exp(tensor)).
     __array_priority__ = 1000
@@ -261,6 +277,9 @@ class Tensor:
         self._node: Node | None = None
         self._version = 0
         self._name = name
+        self._aliases: list | None = None
+        if isinstance(data, Tensor) and self.data is data.data:
+            share_versions(self, (data,))   # Tensor(t) without a copy is an alias of t
         if requires_grad:
             self.requires_grad_(True)
 
@@ -363,8 +382,14 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
     def detach(self) -> Tensor:
-        """A tensor sharing this one's data, outside the graph (requires no grad)."""
-        return _result(self.data, None)
+        """A tensor sharing this one's data, outside the graph (requires no grad).
+
+        It shares the version history too: writing into it in place makes a backward
+        pass that needs this tensor's old values raise, as in PyTorch.
+        """
+        alias = _result(self.data, None)
+        share_versions(alias, (self,))
+        return alias
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -676,7 +701,7 @@ def to_tensor(value: Any) -> Tensor:
 # The operations are defined in the rules table and in composites.py, which build on
 # this module; they are imported last so that those modules can import Tensor.
 from . import backward as _backward  # noqa: E402
-from .inplace import inplace_apply, inplace_setitem  # noqa: E402
+from .inplace import inplace_apply, inplace_setitem, share_versions  # noqa: E402
 from .ops import (  # noqa: E402
     _COMPARISONS,
     FUNCTION_HANDLERS,

@@ -227,3 +227,72 @@ def test_write_through_a_view_under_no_grad_bumps_the_base_version():
     assert c.version == 1
     with pytest.raises(InplaceError, match=r"input 0 of 'mul'.*version 1; expected version 0"):
         z.sum().backward()
+
+
+# ------------------------------------------------ tensors sharing memory share versions
+# Views taken under no_grad, detach() and Tensor(t) alias a tensor's memory without being
+# recorded from it; writes through any of them, or into the base after a view's value
+# was saved, used to go unnoticed and give silently wrong gradients.
+def _alias_under_no_grad(c):
+    with no_grad():
+        return c[0:2]
+
+
+@pytest.mark.parametrize("make_alias", [
+    _alias_under_no_grad,
+    lambda c: c.detach(),
+    lambda c: Tensor(c),
+    lambda c: c.reshape(2, 2)[1:],              # a view of a view
+], ids=["view under no_grad", "detach", "Tensor(t)", "view of a view"])
+def test_a_write_through_any_alias_makes_backward_raise(make_alias):
+    x = leaf(4)
+    c = x * 1
+    z = (c * c).sum()                            # mul saved c
+    alias = make_alias(c)
+    with no_grad():
+        alias += 1.0
+    assert c.version == 1
+    with pytest.raises(InplaceError, match=r"input 0 of 'mul'.*version 1; expected version 0"):
+        z.backward()
+    assert x.grad is None
+
+
+def test_a_write_into_the_base_after_a_view_was_saved_makes_backward_raise():
+    x = leaf(4)
+    c = x * 1
+    view = c[1:3]
+    z = (view * view).sum()                      # mul saved the view's values
+    with no_grad():
+        c += 1.0                                 # ... which this changes
+    assert view.version == 1
+    with pytest.raises(InplaceError, match=r"input 0 of 'mul' \(shape \(2,\)\)"):
+        z.backward()
+
+
+def test_aliases_without_writes_differentiate_normally():
+    x = leaf(4)
+    c = x * 1
+    detached, view = c.detach(), c[0:2]
+    z = (c * c).sum() + (view * 3.0).sum() + float(detached.data.sum())
+    z.backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + np.array([3.0, 3.0, 0.0, 0.0]))
+
+
+def test_copy_on_write_leaves_the_group_so_the_base_is_not_bumped_again():
+    x = leaf(4)
+    c = x * 1
+    view = c[0:2]
+    view += 1                                    # recorded: the view gets memory of its own
+    z = (c * c).sum()
+    with no_grad():
+        view *= 2.0                              # no longer c's memory: c's history is unaffected
+    assert c.version == 0
+    z.backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
+
+
+def test_transient_views_do_not_accumulate_in_the_base_group():
+    W = leaf((3, 5))
+    for _ in range(1000):
+        _ = W.T                                  # a view each time, dropped at once
+    assert len(W._aliases) < 40
