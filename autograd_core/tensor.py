@@ -430,6 +430,32 @@ class Tensor:
         """
         _backward.backward(self, gradient, retain_graph, create_graph)
 
+    def __reduce__(self) -> tuple:
+        """Pickling and ``copy.deepcopy``: the values, the name and ``requires_grad``.
+
+        Never the graph, the gradient or the memory shared with other tensors (as in
+        PyTorch). A tensor computed by a recorded operation cannot be pickled: its graph
+        would be lost silently, so pickle ``t.detach()`` to save the values alone.
+        """
+        node = self._node
+        if node is not None and node.op is not None:
+            raise AutogradError(
+                f"cannot pickle or deepcopy a tensor computed by '{node.op.name}' (shape "
+                f"{self.shape}): its graph cannot be saved. Pickle t.detach() for its values, "
+                "or the leaf tensors it was computed from."
+            )
+        # A subclass's own attributes (nn.Parameter's decay), in pickle's (dict, slots) form.
+        slots = {}
+        for klass in type(self).__mro__:
+            if klass is Tensor:
+                break
+            for slot in getattr(klass, "__slots__", ()):
+                if hasattr(self, slot):
+                    slots[slot] = getattr(self, slot)
+        state = (getattr(self, "__dict__", None) or None, slots or None)
+        return (_rebuild, (type(self), self.data, node is not None, self._name),
+                state if state != (None, None) else None)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="Tensor(", threshold=20)
         extras = []
@@ -667,6 +693,13 @@ class Tensor:
         if handler is None:
             return _unsupported(f"numpy.{func.__name__}")
         return handler(*args, **kwargs)
+
+
+def _rebuild(cls: type, data: np.ndarray, requires_grad: bool, name: str | None) -> Tensor:
+    """Unpickle a tensor (see ``Tensor.__reduce__``), of its own class (nn.Parameter too)."""
+    tensor = object.__new__(cls)
+    Tensor.__init__(tensor, data, requires_grad=requires_grad, name=name)
+    return tensor
 
 
 class RemovableHandle:

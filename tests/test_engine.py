@@ -451,3 +451,28 @@ def test_a_node_whose_rules_read_an_input_still_checks_its_version():
         b += 1.0
     with pytest.raises(InplaceError, match="in-place"):
         c.sum().backward()
+
+
+def test_pickle_and_deepcopy_keep_values_name_and_requires_grad_but_no_graph():
+    import copy
+    import pickle
+
+    w = leaf([1.0, 2.0, 3.0], name="w")
+    w.grad = np.ones(3)
+    view = Tensor(np.arange(6.0)).reshape(2, 3)          # shares memory (a version group)
+    for restored in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w)):
+        assert restored.requires_grad and restored.is_leaf and restored.name == "w"
+        assert restored.grad is None and not np.shares_memory(restored.data, w.data)
+        np.testing.assert_array_equal(restored.data, w.data)
+    copied = pickle.loads(pickle.dumps(view))
+    np.testing.assert_array_equal(copied.data, view.data)
+    assert not copied.requires_grad and copied._aliases is None
+
+
+def test_pickling_a_computed_tensor_names_its_operation():
+    import pickle
+
+    y = leaf([1.0, 2.0]) * 3.0
+    with pytest.raises(AutogradError, match=r"computed by 'mul'.*t\.detach\(\)"):
+        pickle.dumps(y)
+    assert pickle.loads(pickle.dumps(y.detach())).data.tolist() == [3.0, 6.0]

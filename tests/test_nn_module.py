@@ -338,3 +338,15 @@ def test_parameter_converts_integers_and_tensor_targets_work():
     model = _model()
     model.load_state_dict({k: Tensor(v) for k, v in _model(seed=8).state_dict().items()})
     _assert_same(model, _values(_model(seed=8)))
+
+
+def test_deepcopy_of_a_model_gives_independent_parameters_of_the_same_kind():
+    import copy
+
+    model = nn.Sequential(nn.Dense(3, 2, seed=0), nn.Sigmoid())
+    twin = copy.deepcopy(model)
+    W, twin_W = model.layers[0].W, twin.layers[0].W
+    assert type(twin_W) is nn.Parameter and twin_W.decay is True and twin_W.requires_grad
+    np.testing.assert_array_equal(twin_W.data, W.data)
+    twin_W.data += 1.0
+    assert not np.allclose(twin_W.data, W.data)
