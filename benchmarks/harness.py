@@ -73,7 +73,8 @@ def time_side_by_side(systems: dict[str, Callable[[], Any]], repeats: int,
 
     Each sample runs a system enough times to last about ``budget`` seconds (at least
     once). Interleaving puts every system under the same background noise of a shared
-    machine.
+    machine. The garbage collector stays on (it is part of what a system costs), but
+    objects from before the timing are frozen out of its traversals (see below).
     """
     inner = {}
     for name, fn in systems.items():
@@ -83,13 +84,23 @@ def time_side_by_side(systems: dict[str, Callable[[], Any]], repeats: int,
         once = time.perf_counter() - start
         inner[name] = max(1, int(budget / max(once, 1e-9)))
     samples: dict[str, list[float]] = {name: [] for name in systems}
-    for _ in range(repeats):
-        for name, fn in systems.items():
-            gc.collect()
-            start = time.perf_counter()
-            for _ in range(inner[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / inner[name])
+    # Freeze what exists now (the imported libraries, the problem): Python's full garbage
+    # collections then traverse only the objects the measured systems create. Otherwise a
+    # collection costs ~90 ms with PyTorch imported (180,000 objects) and a few ms without,
+    # so every system's time would depend on which peers are installed, and on whether a
+    # collection happened to land inside its samples.
+    gc.collect()
+    gc.freeze()
+    try:
+        for _ in range(repeats):
+            for name, fn in systems.items():
+                gc.collect()
+                start = time.perf_counter()
+                for _ in range(inner[name]):
+                    fn()
+                samples[name].append((time.perf_counter() - start) / inner[name])
+    finally:
+        gc.unfreeze()
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
