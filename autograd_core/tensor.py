@@ -51,8 +51,11 @@ class Node:
         # instead of living on in the graph, where Python's garbage collector would traverse
         # them again and again (issue 5). (Views share versions with their base directly:
         # inplace.share_versions.)
-        self.inputs = inputs
-        self.versions = versions
+        if op is None or op.reads_inputs:
+            self.inputs = inputs
+            self.versions = versions
+        else:
+            self.inputs = self.versions = None
         self.saved = saved        # the operands' values at recording time: what the rules receive
         self.out = out
         self.params = params
@@ -138,11 +141,8 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if (x_parent is not None or y_parent is not None) and _grad_state.enabled:
-            if op.reads_inputs:
-                node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
-                            out, params)
-            else:
-                node = Node(op, (x_parent, y_parent), None, (x_data, y_data), None, out, params)
+            node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
+                        out, params)
         else:
             node = None
         result = _result(out, node)
@@ -165,10 +165,7 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if x_parent is not None and _grad_state.enabled:
-            if op.reads_inputs:
-                node = Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params)
-            else:
-                node = Node(op, (x_parent,), None, (x_data,), None, out, params)
+            node = Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params)
         else:
             node = None
         result = _result(out, node)
@@ -202,10 +199,7 @@ def record(op: Any, inputs: tuple, params: Any) -> Tensor:
         # numpy returns scalars (np.float64) from 0-d operations; keep .data an array.
         out = np.asarray(out)
     if needs_graph and _grad_state.enabled:
-        if op.reads_inputs:
-            node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
-        else:
-            node = Node(op, tuple(parents), None, tuple(saved), None, out, params)
+        node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
     else:
         node = None
     result = _result(out, node)
