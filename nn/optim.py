@@ -107,10 +107,11 @@ class Optimizer:
         """p ← p − update for every parameter, in place, each version advanced by one.
 
         What ``Tensor.__isub__`` does under ``no_grad`` (numpy's in-place subtract, then
-        ``mark_modified``, which also advances the tensors a view was recorded from),
-        without the context manager and the operator's dispatch: about 1.5 µs less per
-        step for scenario 1's four parameters (issue 5). Anything numpy refuses (a
-        read-only array) goes through the operator, which raises its usual error.
+        ``mark_modified``, which also counts the write in every tensor sharing the
+        parameter's memory), without the context manager and the operator's dispatch:
+        about 1.5 µs less per step for scenario 1's four parameters (issue 5). Anything
+        else numpy refuses (``_grads`` already refused read-only arrays) goes through the
+        operator, which raises its usual error.
         """
         for p, update in zip(self.params, updates):
             try:
