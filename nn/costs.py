@@ -47,6 +47,11 @@ def _as_operand(value: Any) -> Any:
     return value if value.dtype.kind == "f" else value.astype(np.float64)
 
 
+def _outside_unit_interval(values: np.ndarray) -> bool:
+    """True when some value is below 0, above 1 or NaN (probabilities must lie in [0, 1])."""
+    return bool(values.size) and bool(np.min(values) < 0 or np.max(values) > 1 or np.isnan(values).any())
+
+
 class QuadraticCost:
     """C = (1/n) Σₓ ½‖y(x) − a(x)‖²  (Nielsen's eq. 6, averaged over the mini-batch); ∂C/∂a = (a − y)/n."""
 
@@ -85,7 +90,7 @@ class CrossEntropyCost:
         output = _as_operand(output)
         _check_same_shape("CrossEntropyCost", output, target)
         y_values = _values(target)
-        if y_values.size and (np.min(y_values) < 0 or np.max(y_values) > 1 or np.isnan(y_values).any()):
+        if _outside_unit_interval(y_values):
             raise ValueError(
                 f"CrossEntropyCost: targets must lie in [0, 1], got values in "
                 f"[{np.min(y_values)}, {np.max(y_values)}] (shape {y_values.shape}). "
@@ -95,7 +100,7 @@ class CrossEntropyCost:
         if self.from_logits:
             return sigmoid_cross_entropy(output, y)
         a = _values(output)
-        if a.size and (np.min(a) < 0 or np.max(a) > 1 or np.isnan(a).any()):
+        if _outside_unit_interval(a):
             raise ValueError(
                 f"CrossEntropyCost: outputs must be probabilities in [0, 1], got values in "
                 f"[{np.min(a)}, {np.max(a)}] (shape {a.shape}). Put a Sigmoid before the cost, or pass "
