@@ -90,9 +90,13 @@ def share_versions(alias: Tensor, sources: Any) -> None:
     raise instead of using the new ones. Only views and aliases pay for this: it runs when
     an operation's output is a view, not for ordinary results.
     """
+    memory = alias.data.base
     for source in sources:
-        if isinstance(source, Tensor) and source is not alias \
-                and np.may_share_memory(source.data, alias.data):
+        if isinstance(source, Tensor) and source is not alias and (
+                # numpy points a view's .base at the array owning the memory: an identity
+                # test settles the usual case (x.T, x[1:3]) without may_share_memory.
+                memory is source.data or (memory is not None and memory is source.data.base)
+                or np.may_share_memory(source.data, alias.data)):
             group = source._aliases
             if group is None:
                 group = source._aliases = [weakref.ref(source)]
