@@ -425,7 +425,7 @@ class Tensor:
         _backward.backward(self, gradient, retain_graph, create_graph)
 
     def __reduce__(self) -> tuple:
-        """Pickling and ``copy.deepcopy``: the values, the name and ``requires_grad``.
+        """Pickling, ``copy.copy`` and ``copy.deepcopy``: the values, the name and ``requires_grad``.
 
         Never the graph, the gradient or the memory shared with other tensors (as in
         PyTorch). A tensor computed by a recorded operation cannot be pickled: its graph
@@ -447,7 +447,8 @@ class Tensor:
                 if hasattr(self, slot):
                     slots[slot] = getattr(self, slot)
         state = (getattr(self, "__dict__", None) or None, slots or None)
-        return (_rebuild, (type(self), self.data, node is not None, self._name),
+        # A copy of the array, so that copy.copy(t) is independent too, as for numpy arrays.
+        return (_rebuild, (type(self), self.data.copy(), node is not None, self._name),
                 state if state != (None, None) else None)
 
     def __repr__(self) -> str:

@@ -460,7 +460,7 @@ def test_pickle_and_deepcopy_keep_values_name_and_requires_grad_but_no_graph():
     w = leaf([1.0, 2.0, 3.0], name="w")
     w.grad = np.ones(3)
     view = Tensor(np.arange(6.0)).reshape(2, 3)          # shares memory (a version group)
-    for restored in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w)):
+    for restored in (pickle.loads(pickle.dumps(w)), copy.deepcopy(w), copy.copy(w)):
         assert restored.requires_grad and restored.is_leaf and restored.name == "w"
         assert restored.grad is None and not np.shares_memory(restored.data, w.data)
         np.testing.assert_array_equal(restored.data, w.data)
