@@ -1,4 +1,7 @@
-"""Activations as modules, each one call into the engine's table (no rules of their own)."""
+"""Activations as modules, each one call into the engine's table (no rules of their own).
+
+Their repr, ``Sigmoid()``, comes from ``Module.__repr__``.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,6 @@ class Sigmoid(Module):
     def forward(self, z: Any) -> ac.Tensor:
         return ac.sigmoid(z)
 
-    def __repr__(self) -> str:
-        return "Sigmoid()"
-
 
 class Tanh(Module):
     """tanh(z)."""
@@ -25,18 +25,12 @@ class Tanh(Module):
     def forward(self, z: Any) -> ac.Tensor:
         return ac.tanh(z)
 
-    def __repr__(self) -> str:
-        return "Tanh()"
-
 
 class ReLU(Module):
     """max(z, 0), with relu'(0) = 0."""
 
     def forward(self, z: Any) -> ac.Tensor:
         return ac.relu(z)
-
-    def __repr__(self) -> str:
-        return "ReLU()"
 
 
 class Softmax(Module):
@@ -57,6 +51,3 @@ class Identity(Module):
 
     def forward(self, z: Any) -> Any:
         return z
-
-    def __repr__(self) -> str:
-        return "Identity()"

@@ -27,14 +27,6 @@ def test_chain_systems_compute_the_same_gradients(size):
         np.testing.assert_allclose(w.grad, expected, rtol=1e-12, err_msg=f"link {i}")
 
 
-def test_minimal_tape_leaves_no_gradient_behind():
-    problem = chain.make_chain(5, None)
-    run = chain.minimal_tape_chain(problem)
-    first, second = run(), run()
-    for a, b in zip(first, second):
-        assert a == b        # a stale gradient would have been accumulated or kept
-
-
 def test_sgd_step_systems_update_the_weights_identically():
     problem = nielsen.make_problem([12, 5, 3], batch=4, seed=1)
     systems = [nielsen.NumpyFloor(problem), nielsen.Engine(problem), nielsen.NnBlocks(problem)]

@@ -350,3 +350,8 @@ def test_deepcopy_of_a_model_gives_independent_parameters_of_the_same_kind():
     np.testing.assert_array_equal(twin_W.data, W.data)
     twin_W.data += 1.0
     assert not np.allclose(twin_W.data, W.data)
+
+
+def test_activation_modules_repr_as_their_constructor_call():
+    assert [repr(m) for m in (nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.Identity(), nn.Softmax(axis=0))] == \
+        ["Sigmoid()", "Tanh()", "ReLU()", "Identity()", "Softmax(axis=0)"]
