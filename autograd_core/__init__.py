@@ -5,23 +5,60 @@ Write a model as Python expressions on ``Tensor``s, call ``loss.backward()``, re
 each a forward beside its vector-Jacobian products; see ``rules/``.
 """
 
-from .tensor import Node, Tensor  # noqa: I001  (tensor must load before the rules)
+# The layers, each importing only from those above it in this list:
+# errors, grad_mode, anomaly -> node -> tensor -> backward -> primitive (recording) -> rules
+# -> composites, ops, inplace -> tensor_methods -> function, functional, gradcheck.
+from . import tensor_methods  # noqa: F401  (gives Tensor its operators, methods and backward())
+from .anomaly import AnomalyError, detect_anomaly
 from .backward import BackwardStep, BackwardTrace, gradients, trace_backward
 from .errors import AutogradError, BackwardError, InplaceError, ShapeError
+from .function import Function, FunctionCtx
+from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .inplace import mark_modified
+from .node import Node, NotSaved
 from .ops import (
-    absolute, add, astype, broadcast_to, clip, concatenate, cos, div, exp, expand_dims, getitem,
-    log, log_softmax, logsumexp, matmul, maximum, mean, minimum, mul, neg, power, relu, reshape,
-    sigmoid, sin, softmax, sqrt, squeeze, stack, sub, swapaxes, tanh, transpose, where,
+    absolute,
+    add,
+    astype,
+    broadcast_to,
+    clip,
+    concatenate,
+    cos,
+    div,
+    exp,
+    expand_dims,
+    getitem,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    maximum,
+    mean,
+    minimum,
+    mul,
+    neg,
+    power,
+    relu,
+    reshape,
+    sigmoid,
+    sin,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    swapaxes,
+    tanh,
+    transpose,
+    where,
 )
 from .ops import tensor_max as max  # noqa: A001  (numpy's names, as np.max)
 from .ops import tensor_min as min  # noqa: A001
 from .ops import tensor_sum as sum  # noqa: A001
-from .primitive import PRIMITIVES, Primitive, primitive
-from .anomaly import AnomalyError, detect_anomaly
-from .function import Function, FunctionCtx
-from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
+from .primitive import PRIMITIVES, Primitive, Rule, call, primitive, rule
+from .tensor import Tensor
 
 abs = absolute  # noqa: A001
 
@@ -29,7 +66,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRIMITIVES", "AutogradError", "BackwardError", "BackwardStep", "BackwardTrace",
-    "GradcheckError", "InplaceError", "Node", "Primitive", "ShapeError", "Tensor", "abs",
+    "GradcheckError", "InplaceError", "Node", "NotSaved", "Primitive", "Rule", "ShapeError",
+    "Tensor", "abs", "call", "mark_modified", "rule",
     "absolute", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "div",
     "enable_grad", "exp", "expand_dims", "getitem", "gradcheck", "gradgradcheck", "gradients",
     "is_grad_enabled", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean",

@@ -9,17 +9,15 @@ operation, the input index and that forward-pass line::
         loss = model(x)          # records where each operation was created
         loss.backward()          # raises at the first non-finite gradient
 
-Outside the block nothing is added to any operation: ``record()`` builds nodes with
-whatever class ``tensor.Node`` names at call time, and this context manager swaps in
-a subclass whose ``__init__`` also captures the location, then puts the previous class
-back. The backward check uses the engine's ``backward.anomaly_check`` hook, which is
-None (one local test per gradient) when off. Both are module globals, so anomaly mode
-is process-wide, not per thread; blocks nest.
+Anomaly mode is one flag (``is_enabled()``) that recording and the backward pass read:
+when it is off they do nothing more than test it. It is process-wide, not per thread,
+and blocks nest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import linecache
 import os
 import sys
@@ -28,20 +26,50 @@ from typing import Any
 
 import numpy as np
 
-from . import backward as _backward
-from . import tensor as _tensor
 from .errors import AutogradError
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+# How many detect_anomaly() blocks are open: a count rather than a flag, so that blocks nest.
+_open_blocks = 0
 
 
 class AnomalyError(AutogradError):
     """A gradient became NaN or infinite; the message names the operation and its source line."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where an operation was recorded, kept on its node under ``detect_anomaly()``."""
+
+    location: str | None        # 'File "train.py", line 12, in step\n    h = x @ W'
+    result_is_finite: bool      # whether the forward result had no NaN or inf
+
+
+def is_enabled() -> bool:
+    """True inside ``detect_anomaly()``."""
+    return _open_blocks > 0
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Record each operation's source line; raise ``AnomalyError`` at the first NaN/inf gradient."""
+    global _open_blocks
+    _open_blocks += 1
+    try:
+        yield
+    finally:
+        _open_blocks -= 1
+
+
+def origin_of(out: np.ndarray) -> Origin:
+    """Called when an operation is recorded in anomaly mode, with its forward result."""
+    return Origin(_user_location(), bool(np.all(np.isfinite(out))))
+
+
 def _user_location() -> str | None:
-    """'File "train.py", line 12, in step\\n    h = x @ W' for the first frame outside autograd_core."""
-    frame = sys._getframe(2)
+    """The first frame of the call stack outside autograd_core: the user's line."""
+    frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         if not os.path.abspath(filename).startswith(_PACKAGE_DIR):
@@ -52,52 +80,25 @@ def _user_location() -> str | None:
     return None
 
 
-def _node_class_recording_location(base: type) -> type:
-    class LocatedNode(base):  # type: ignore[misc, valid-type]
-        __slots__ = ()
-
-        def __init__(self, *args: Any) -> None:
-            base.__init__(self, *args)
-            self.created_at = _user_location()
-
-    LocatedNode.__name__ = LocatedNode.__qualname__ = "Node"
-    LocatedNode.records_location = True
-    return LocatedNode
-
-
-def _check_gradient(node: Any, index: int, grad: Any) -> None:
-    values = grad.data if isinstance(grad, _tensor.Tensor) else np.asarray(grad)
+def check_gradient(node: Any, index: int, grad: Any) -> None:
+    """Raise ``AnomalyError`` if the gradient ``node``'s rule computed for input ``index`` is not finite."""
+    values = np.asarray(grad)         # a Tensor (create_graph=True) converts through __array__
     if np.all(np.isfinite(values)):
         return
     kind = "NaN" if np.any(np.isnan(values)) else "infinity"
-    where = node.created_at or (
-        "(unknown: the operation was recorded outside detect_anomaly(); run the forward pass "
-        "inside the block too)"
-    )
-    out = node.out
-    if out is not None and not np.all(np.isfinite(out)):
-        cause = ("Its forward result is already non-finite, so the problem starts in the forward "
-                 "pass at that line.")
+    origin = node.origin
+    if origin is None:
+        where = ("(unknown: the operation was recorded outside detect_anomaly(); run the forward "
+                 "pass inside the block too)")
+        cause = ""
     else:
-        cause = ("Its forward result is finite: the rule meets a singular point (log or division "
+        where = origin.location
+        cause = (" Its forward result is already non-finite, so the problem starts in the forward "
+                 "pass at that line." if not origin.result_is_finite else
+                 " Its forward result is finite: the rule meets a singular point (log or division "
                  "at 0, sqrt at 0, overflow) or received a non-finite upstream gradient.")
     raise AnomalyError(
         f"the gradient computed by '{node.op.name}' for its input {index} contains {kind} "
-        f"(shape {tuple(values.shape)}). The operation was created at:\n  {where}\n{cause} "
+        f"(shape {tuple(values.shape)}). The operation was created at:\n  {where}\n{cause.strip()} "
         "Clip or offset the input (log(x + eps)), or use a stable composite (log_softmax)."
     )
-
-
-@contextlib.contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Record each operation's source line; raise ``AnomalyError`` at the first NaN/inf gradient."""
-    previous_node, previous_check = _tensor.Node, _backward.anomaly_check
-    if not getattr(previous_node, "records_location", False):
-        # Nested blocks keep the outer block's class: one location per node, taken once.
-        _tensor.Node = _node_class_recording_location(previous_node)
-    _backward.anomaly_check = _check_gradient
-    try:
-        yield
-    finally:
-        _tensor.Node = previous_node
-        _backward.anomaly_check = previous_check

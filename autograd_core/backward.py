@@ -1,33 +1,195 @@
 """The reverse pass: one walk over the recorded nodes in reverse topological order.
 
 1. Start from the output's node with the seed gradient. Nodes are processed in the
-   reverse of the order they were recorded (``Node.seq``, highest first, from a heap
-   of the nodes that have received a gradient). Every consumer of a node was recorded
-   after it, so a node used several times (``b = a + a``) has its full gradient before
-   it propagates; no recursion and no pre-pass, so a chain of a million operations is
-   fine. Processing a node applies its primitive's rule for every input that needs a
-   gradient, undoes broadcasting, and checks shape and dtype.
-2. Only when the whole pass succeeded are gradients written to ``.grad`` and the
+   reverse of the order they were recorded (``Node.seq``, highest first). Every
+   consumer of a node was recorded after it, so a node used several times
+   (``b = a + a``) has its full gradient before it propagates; no recursion and no
+   pre-pass, so a chain of a million operations is fine.
+2. Processing a node applies its primitive's rule for every input that needs a
+   gradient, undoes broadcasting, and checks shape and dtype (``_apply_rules``).
+3. Only when the whole pass succeeded are gradients written to ``.grad`` and the
    saved values freed: a failed backward leaves every ``.grad`` as it was.
+
+The engine knows no particular operation: it calls ``node.op.vjps[i]``, whatever
+primitive that is. See ``primitive.py`` for what a rule receives.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
 from collections.abc import Iterator
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
-from . import grad_mode
+from . import anomaly
 from .broadcasting import sum_to_shape
 from .errors import BackwardError, InplaceError, ShapeError
-from .tensor import Node, Tensor, _result
+from .grad_mode import set_grad_enabled
+from .node import Node, NotSaved
+from .tensor import Tensor, result_tensor
 
 
+def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
+             create_graph: bool = False) -> None:
+    """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
+    roots = [(_root_node(tensor), _seed(tensor, gradient, create_graph))]
+    arrivals = _run(roots, retain_graph or create_graph, create_graph, wanted=None)
+    for node, grad in zip(arrivals.nodes_to_fill, arrivals.grads_to_fill):
+        target = node.tensor
+        if target is None:
+            continue
+        if target.grad is not None:
+            target.grad = target.grad + grad
+        elif create_graph:
+            target.grad = grad
+        else:
+            # An array of its own: a rule may hand one array to several inputs (add returns
+            # g itself), return a read-only broadcast view, or pass on the caller's seed.
+            target.grad = np.array(grad, dtype=target.data.dtype, copy=True)
+
+
+def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
+              retain_graph: bool | None = None, create_graph: bool = False) -> tuple:
+    """d(outputs)/d(inputs), returned rather than accumulated into ``.grad`` (torch.autograd.grad).
+
+    ``outputs`` is a tensor or a sequence of tensors, each with an optional seed in
+    ``grad_outputs`` (one per output); ``inputs`` are tensors that require grad. Returns
+    one gradient per input: numpy arrays, or Tensors that can be differentiated again
+    when ``create_graph``. An input the outputs do not depend on gets zeros.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = list(grad_outputs)
+    else:
+        grad_outputs = [grad_outputs]           # one seed: an array, a Tensor or a number
+    if len(grad_outputs) != len(outputs):
+        raise BackwardError(
+            f"gradients(): {len(outputs)} output(s) but {len(grad_outputs)} grad_outputs; give "
+            "one seed per output, in the same order (None for a one-element output)."
+        )
+    roots = [(_root_node(out), _seed(out, seed, create_graph))
+             for out, seed in zip(outputs, grad_outputs)]
+    wanted: dict[Node, Any] = {}
+    for position, tensor in enumerate(inputs):
+        if not isinstance(tensor, Tensor) or tensor._node is None:
+            raise BackwardError(
+                f"gradients(): input {position} does not require grad, so no gradient can be "
+                "taken with respect to it. Create it with requires_grad=True."
+            )
+        wanted[tensor._node] = None
+    keep = create_graph if retain_graph is None else retain_graph
+    found = _run(roots, keep, create_graph, wanted=wanted).wanted
+    result = []
+    for tensor in inputs:
+        grad = found.get(tensor._node)
+        if grad is None:
+            zeros = np.zeros_like(tensor.data)
+            grad = Tensor(zeros) if create_graph else zeros
+        elif not create_graph:
+            grad = np.array(grad, dtype=tensor.data.dtype, copy=True)   # as in backward()
+        result.append(grad)
+    return result[0] if single else tuple(result)
+
+
+# ------------------------------------------------------------------------ the loop
+def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> Arrivals:
+    """The backward loop: from the roots back to the leaves, each node once."""
+    frontier = _Frontier()
+    for node, seed in roots:
+        frontier.add(node, seed)
+    arrivals = Arrivals(wanted, _tracers[-1] if _tracers else None)
+    processed = []
+    # With create_graph the rules' own operations are recorded (second derivatives).
+    with set_grad_enabled(create_graph):
+        while frontier:
+            node, g = frontier.pop_latest()
+            g = arrivals.arrive(node, g)
+            input_grads = _apply_rules(node, g, create_graph)
+            processed.append(node)
+            for parent, grad in zip(node.parents, input_grads):
+                if parent is not None:
+                    frontier.add(parent, grad)
+            arrivals.record_step(node, g, input_grads)
+        for leaf, g in frontier.leaves():
+            arrivals.record_step(leaf, arrivals.arrive(leaf, g), ())
+    if not retain_graph:
+        for node in processed:
+            node.saved = node.out = node.watched = None
+    return arrivals
+
+
+class _Frontier:
+    """The nodes that have received gradient but are not processed yet, and those gradients.
+
+    Operations come out latest-recorded first (a heap of ``-seq``); gradients for the
+    same node are summed on arrival. Leaves propagate nothing, so they skip the heap
+    and are finished after every operation, in the order their gradients arrived.
+    """
+
+    def __init__(self) -> None:
+        self.grads: dict[Node, Any] = {}
+        self.heap: list[int] = []                  # plain ints: nothing for the GC to track
+        self.node_at: dict[int, Node] = {}
+
+    def add(self, node: Node, grad: Any) -> None:
+        grads = self.grads
+        if node in grads:
+            grads[node] = grads[node] + grad
+            return
+        grads[node] = grad
+        if node.op is not None:
+            self.node_at[node.seq] = node
+            heappush(self.heap, -node.seq)
+
+    def __bool__(self) -> bool:
+        return bool(self.heap)
+
+    def pop_latest(self) -> tuple[Node, Any]:
+        node = self.node_at.pop(-heappop(self.heap))
+        return node, self.grads.pop(node)
+
+    def leaves(self) -> Any:
+        return self.grads.items()
+
+
+def _apply_rules(node: Node, g: Any, create_graph: bool) -> list:
+    """One node's vector-Jacobian products: the gradient for each input that needs one."""
+    saved = node.saved
+    if saved is None:
+        raise _released_error(node)
+    _check_versions(node)
+    op, params = node.op, node.params
+    if create_graph:
+        out, args = _as_tensors(node)
+    else:
+        out, args = node.out, saved
+    if out is None:
+        out = NotSaved(g)       # no rule in use declared "out": only its shape and dtype
+    check = anomaly.check_gradient if anomaly.is_enabled() else None
+    input_grads = []
+    for index, parent in enumerate(node.parents):
+        if parent is None:
+            input_grads.append(None)
+            continue
+        vjp = op.vjps[index]
+        grad = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
+        value = saved[index]
+        if grad.shape != value.shape or grad.dtype != value.dtype:
+            grad = _fit(grad, value, node, index)
+        if check is not None:
+            check(node, index, grad)
+        input_grads.append(grad)
+    return input_grads
+
+
+# --------------------------------------------------------- the steps around the loop
 @dataclasses.dataclass
 class BackwardStep:
     """One node processed by a traced backward pass (see ``trace_backward``)."""
@@ -56,9 +218,6 @@ class BackwardTrace:
 
 _tracers: list[BackwardTrace] = []
 
-# Set by detect_anomaly(): a function(node, index, grad) called on every computed gradient.
-anomaly_check: Any | None = None
-
 
 @contextlib.contextmanager
 def trace_backward() -> Iterator[BackwardTrace]:
@@ -76,93 +235,96 @@ def trace_backward() -> Iterator[BackwardTrace]:
         _tracers.remove(trace)
 
 
-def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
-             create_graph: bool = False) -> None:
-    """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
-    root = _root_node(tensor)
-    seed = _seed(tensor, gradient, create_graph)
-    filled, filled_grads, _ = _run([(root, seed)], retain_graph or create_graph, create_graph,
-                                   wanted=None)
-    for index in range(len(filled)):
-        node, grad = filled[index], filled_grads[index]
-        target = node.tensor_ref()          # filled only holds nodes with a tensor_ref
-        if target is None:
-            continue
-        if not create_graph and target.grad is None and not _owned(grad, target):
-            # The rules may pass one array to several inputs (add returns g itself), return
-            # read-only broadcast views, or hand back the user's own seed: such a .grad gets
-            # an array of its own. A fresh array nobody else holds is kept as it is.
-            grad = np.array(grad, dtype=target.data.dtype, copy=True)
-        target.grad = grad if target.grad is None else target.grad + grad
+class Arrivals:
+    """What a backward pass hands back: gradients for ``.grad``, wanted ones, the trace."""
+
+    def __init__(self, wanted: dict | None, trace: BackwardTrace | None) -> None:
+        self.wanted = wanted if wanted is not None else {}
+        self.trace = trace
+        # Two parallel lists rather than a list of pairs: no tuple per leaf for the GC to track.
+        self.nodes_to_fill: list[Node] = []
+        self.grads_to_fill: list[Any] = []
+
+    def arrive(self, node: Node, g: Any) -> Any:
+        """``node``'s gradient is complete: run its hooks, keep it where it is wanted."""
+        if node.hooks:
+            g = _run_hooks(node, g)
+        if node in self.wanted:
+            self.wanted[node] = g
+        if node.tensor_ref is not None:      # a leaf, or a tensor that called retain_grad()
+            self.nodes_to_fill.append(node)
+            self.grads_to_fill.append(g)
+        return g
+
+    def record_step(self, node: Node, g: Any, input_grads: Any) -> None:
+        if self.trace is not None:
+            self.trace.steps.append(BackwardStep(node, g, tuple(input_grads)))
 
 
-# References to a gradient seen from _owned(): its entry in the list of filled gradients,
-# backward()'s loop variable, _owned's argument and getrefcount's own. One more means
-# someone else (another .grad, the caller's seed, a hook's closure, a trace) holds it.
-_UNSHARED_REFCOUNT = 4
-# References to a view's base seen from _owned(): the view's, the local name and getrefcount's.
-_UNSHARED_BASE_REFCOUNT = 3
-# The counts above hold for CPython up to 3.13. From 3.14 the interpreter may borrow
-# references without counting them, so a shared array could look unshared: copy always.
-_REFCOUNTS_CALIBRATED = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+def _run_hooks(node: Node, g: Any) -> Any:
+    for hook in list(node.hooks):
+        replaced = hook(g)
+        if replaced is not None:
+            if tuple(np.shape(replaced)) != tuple(g.shape):
+                raise ShapeError(
+                    f"a hook on {node.label} returned a gradient of shape "
+                    f"{tuple(np.shape(replaced))}, expected {tuple(g.shape)}; a hook may "
+                    "replace the gradient but not change its shape."
+                )
+            g = replaced
+    return g
 
 
-def _owned(grad: Any, target: Tensor) -> bool:
-    """True when ``grad`` can become ``target.grad`` without a copy (issue 5).
-
-    Copying W's 30×784 gradient cost about 10 µs of a 130 µs training step. The array
-    must be a writable ndarray owning its memory (not a view, not a numpy scalar), of
-    the tensor's dtype, and referenced from nowhere else: reference counting tells us
-    (CPython), so an array handed to two leaves or still held by the caller is copied.
-    """
-    if (not _REFCOUNTS_CALIBRATED or type(grad) is not np.ndarray or not grad.flags.writeable
-            or grad.dtype != target.data.dtype or sys.getrefcount(grad) > _UNSHARED_REFCOUNT):
-        return False
-    base = grad.base
-    # A view is owned when it covers the whole of a base array that only it references:
-    # matmul's rule returns W's gradient as the transpose of a fresh product (x̄ᵀ layout).
-    return base is None or (type(base) is np.ndarray and base.size == grad.size
-                            and sys.getrefcount(base) <= _UNSHARED_BASE_REFCOUNT)
-
-
-def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
-              retain_graph: bool | None = None, create_graph: bool = False) -> tuple:
-    """d(outputs)/d(inputs), returned rather than accumulated into ``.grad`` (torch.autograd.grad).
-
-    ``outputs`` is a tensor or a sequence of tensors, each with an optional seed in
-    ``grad_outputs``; ``inputs`` are tensors that require grad. Returns one gradient per
-    input: numpy arrays, or Tensors that can be differentiated again when
-    ``create_graph``. An input the outputs do not depend on gets zeros.
-    """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    roots = [(_root_node(out), _seed(out, seed, create_graph))
-             for out, seed in zip(outputs, grad_outputs)]
-    wanted = {}
-    for position, tensor in enumerate(inputs):
-        if not isinstance(tensor, Tensor) or tensor._node is None:
-            raise BackwardError(
-                f"gradients(): input {position} does not require grad, so no gradient can be "
-                "taken with respect to it. Create it with requires_grad=True."
+def _check_versions(node: Node) -> None:
+    """Raise if a value this node saved was modified in place after it was recorded."""
+    op = node.op
+    for index, tensor, version in node.watched:
+        if tensor._version != version:
+            name = f" '{tensor.name}'" if tensor.name else ""
+            raise InplaceError(
+                f"one of the values needed for gradient computation has been modified by an "
+                f"in-place operation: input {index}{name} of '{op.name}' (shape {tensor.shape}) "
+                f"is at version {tensor._version}; expected version {version}. Modify a "
+                "copy instead, or move the in-place update after backward()."
             )
-        wanted[tensor._node] = None
-    keep = create_graph if retain_graph is None else retain_graph
-    _, _, found = _run(roots, keep, create_graph, wanted=wanted)
-    result = []
-    for tensor in inputs:
-        grad = found.get(tensor._node)
-        if grad is None:
-            zeros = np.zeros_like(tensor.data)
-            grad = Tensor(zeros) if create_graph else zeros
-        elif not create_graph:
-            # As in backward(): an array of its own for each input (a rule may return the seed
-            # itself, one array for several inputs, a read-only view, or a 0-d numpy scalar).
-            grad = np.array(grad, dtype=tensor.data.dtype, copy=True)
-        result.append(grad)
-    return result[0] if single else tuple(result)
+    if node.out_version is not None:
+        raise InplaceError(
+            f"one of the values needed for gradient computation has been modified by an "
+            f"in-place operation: the output of '{op.name}' is at version {node.out_version}; "
+            f"expected version 0. Compute it out of place (y = y + 1 instead of y += 1), or "
+            f"clone it before modifying."
+        )
+
+
+def _as_tensors(node: Node) -> tuple[Any, list]:
+    """With create_graph, the rules receive saved values as tensors tied to the graph."""
+    out = result_tensor(node.out, node) if node.out is not None else None
+    args = [result_tensor(value, parent) if parent is not None and type(value) is np.ndarray
+            else value for value, parent in zip(node.saved, node.parents)]
+    return out, args
+
+
+def _fit(grad: Any, value: Any, node: Node, index: int) -> Any:
+    """Undo broadcasting and match the input's dtype; anything else is a broken rule."""
+    shape = tuple(value.shape)
+    if tuple(grad.shape) != shape:
+        reduced = sum_to_shape(grad, shape)
+        if reduced is None:
+            raise ShapeError(
+                f"the gradient rule of '{node.op.name}' for input {index} returned shape "
+                f"{tuple(grad.shape)}, which cannot be reduced to the input's shape {shape}. "
+                "The rule is wrong: it must return an array that broadcasts to the input."
+            )
+        grad = reduced
+    dtype = value.dtype
+    if grad.dtype != dtype:
+        if np.dtype(grad.dtype).kind not in "fc":
+            raise ShapeError(
+                f"the gradient rule of '{node.op.name}' for input {index} returned dtype "
+                f"{grad.dtype} for an input of dtype {dtype}; gradients must be floating point."
+            )
+        grad = grad.astype(dtype)
+    return grad
 
 
 def _root_node(tensor: Tensor) -> Node:
@@ -185,7 +347,7 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"or pass gradient=, an array of shape {tensor.shape} holding d(final)/d(tensor)."
             )
         data = tensor.data
-        # np.array(1, dtype) is about 6x cheaper than np.ones_like for the usual 0-d loss.
+        # The usual loss is 0-d, and np.array(1, dtype) is about 6x cheaper than np.ones_like.
         seed = np.array(1, dtype=data.dtype) if data.ndim == 0 else np.ones_like(data)
     else:
         seed = gradient if (create_graph and isinstance(gradient, Tensor)) else (
@@ -200,185 +362,6 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
     if create_graph and not isinstance(seed, Tensor):
         seed = Tensor(seed)
     return seed
-
-
-def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> tuple:
-    """The backward loop. Returns (nodes to fill, their gradients, wanted gradients)."""
-    # Gradients waiting to be propagated, and a heap of their nodes' -seq: the most
-    # recently recorded node comes out first. All consumers of a node were recorded after
-    # it, so when a node comes out every contribution to its gradient has arrived (no
-    # pre-pass counting consumers is needed, and the order is the tape's, reversed). The
-    # heap holds plain ints and `waiting` maps them back to nodes: no tuple per node, so
-    # the pass allocates nothing the garbage collector tracks, and a collection never
-    # starts in the middle of it to traverse the whole graph (issue 5, scenario 7).
-    grads: dict[Node, Any] = {}
-    waiting: dict[int, Node] = {}
-    ready: list[int] = []
-    for node, seed in roots:
-        if node in grads:
-            grads[node] = grads[node] + seed
-        else:
-            grads[node] = seed
-            waiting[node.seq] = node
-            heappush(ready, -node.seq)
-    visited: list[Node] = []
-    # The nodes whose tensors get a .grad and, at the same positions, their gradients: two
-    # lists rather than a list of pairs, so that a pass over a graph with many leaves does
-    # not build one GC-tracked tuple per leaf (they could trigger a full collection).
-    filled: list[Node] = []
-    filled_grads: list[Any] = []
-    trace = _tracers[-1] if _tracers else None
-    check = anomaly_check
-    state = grad_mode._state
-    previous_mode = state.enabled
-    state.enabled = create_graph
-    try:
-        while ready:
-            node = waiting.pop(-heappop(ready))
-            g = grads.pop(node)
-            op = node.op
-            if op is None:      # only a root can be a leaf here: other leaves wait (below)
-                _arrive_at_leaf(node, g, wanted, filled, filled_grads, trace)
-                continue
-            if node.hooks:
-                g = _run_hooks(node, g)
-            visited.append(node)
-            if wanted is not None and node in wanted:
-                wanted[node] = g
-            if node.tensor_ref is not None:
-                filled.append(node)
-                filled_grads.append(g)
-            saved = node.saved
-            if saved is None:
-                raise _released_error(node)
-            # The version check, inlined (it runs for every node): _check_versions raises.
-            versions, inputs = node.versions, node.inputs
-            for index in op.reads_inputs:
-                value = inputs[index]
-                if isinstance(value, Tensor) and value._version != versions[index]:
-                    _check_versions(node)
-            if node.out_version is not None:
-                _check_versions(node)
-            params = node.params
-            vjps = op.vjps
-            if create_graph:
-                out, args = _as_tensors(node)
-            else:
-                out, args = node.out, saved
-            sent = [] if trace is not None else None
-            for index, parent in enumerate(node.parents):
-                if parent is None:
-                    if sent is not None:
-                        sent.append(None)
-                    continue
-                # Most rules take no params: calling without ** is measurably cheaper.
-                grad = vjps[index](g, out, *args, **params) if params else vjps[index](g, out, *args)
-                value = saved[index]
-                if grad.shape != value.shape or grad.dtype != value.dtype:
-                    grad = _fit(grad, value, node, index)
-                if check is not None:
-                    check(node, index, grad)
-                if sent is not None:
-                    sent.append(grad)
-                if parent in grads:
-                    grads[parent] = grads[parent] + grad
-                else:
-                    grads[parent] = grad
-                    if parent.op is not None:
-                        waiting[parent.seq] = parent
-                        heappush(ready, -parent.seq)
-            if trace is not None:
-                trace.steps.append(BackwardStep(node, g, tuple(sent)))
-        # What is left are the leaves: they propagate nothing, so they go through no heap
-        # and are finished once every operation has run, in the order gradients reached them.
-        for node, g in grads.items():
-            _arrive_at_leaf(node, g, wanted, filled, filled_grads, trace)
-    finally:
-        state.enabled = previous_mode
-    if not retain_graph:
-        for node in visited:
-            node.saved = node.inputs = node.out = node.versions = None
-    return filled, filled_grads, wanted if wanted is not None else {}
-
-
-def _arrive_at_leaf(node: Node, g: Any, wanted: dict | None, filled: list, filled_grads: list,
-                    trace: Any) -> None:
-    if node.hooks:
-        g = _run_hooks(node, g)
-    if wanted is not None and node in wanted:
-        wanted[node] = g
-    if node.tensor_ref is not None:
-        filled.append(node)
-        filled_grads.append(g)
-    if trace is not None:
-        trace.steps.append(BackwardStep(node, g, ()))
-
-
-def _run_hooks(node: Node, g: Any) -> Any:
-    for hook in list(node.hooks):
-        replaced = hook(g)
-        if replaced is not None:
-            if tuple(np.shape(replaced)) != tuple(g.shape):
-                raise ShapeError(
-                    f"a hook on {node.label} returned a gradient of shape "
-                    f"{tuple(np.shape(replaced))}, expected {tuple(g.shape)}; a hook may "
-                    "replace the gradient but not change its shape."
-                )
-            g = replaced
-    return g
-
-
-def _as_tensors(node: Node) -> tuple[Any, list]:
-    """With create_graph, the rules receive tensors tied to the recorded graph."""
-    out = _result(node.out, node)
-    args = [_result(value, parent) if parent is not None else value
-            for value, parent in zip(node.saved, node.parents)]
-    return out, args
-
-
-def _fit(grad: Any, value: Any, node: Node, index: int) -> Any:
-    """Undo broadcasting and match the input's dtype; anything else is a broken rule."""
-    shape = tuple(np.shape(value))
-    if tuple(grad.shape) != shape:
-        reduced = sum_to_shape(grad, shape)
-        if reduced is None:
-            raise ShapeError(
-                f"the gradient rule of '{node.op.name}' for input {index} returned shape "
-                f"{tuple(grad.shape)}, which cannot be reduced to the input's shape {shape}. "
-                "The rule is wrong: it must return an array that broadcasts to the input."
-            )
-        grad = reduced
-    dtype = np.result_type(value)
-    if grad.dtype != dtype:
-        if np.dtype(grad.dtype).kind not in "fc":
-            raise ShapeError(
-                f"the gradient rule of '{node.op.name}' for input {index} returned dtype "
-                f"{grad.dtype} for an input of dtype {dtype}; gradients must be floating point."
-            )
-        grad = grad.astype(dtype)
-    return grad
-
-
-def _check_versions(node: Node) -> None:
-    op = node.op
-    if node.out_version is not None and op.reads_out:
-        raise InplaceError(
-            f"one of the values needed for gradient computation has been modified by an "
-            f"in-place operation: the output of '{op.name}' is at version {node.out_version}; "
-            f"expected version 0. Compute it out of place (y = y + 1 instead of y += 1), or "
-            f"clone it before modifying."
-        )
-    inputs, versions = node.inputs, node.versions
-    for index in op.reads_inputs:
-        tensor = inputs[index]
-        if isinstance(tensor, Tensor) and tensor._version != versions[index]:
-            name = f" '{tensor.name}'" if tensor.name else ""
-            raise InplaceError(
-                f"one of the values needed for gradient computation has been modified by an "
-                f"in-place operation: input {index}{name} of '{op.name}' (shape {tensor.shape}) "
-                f"is at version {tensor._version}; expected version {versions[index]}. Modify a "
-                "copy instead, or move the in-place update after backward()."
-            )
 
 
 def _released_error(node: Node) -> BackwardError:

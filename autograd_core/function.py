@@ -22,21 +22,22 @@ as the straight-through estimator included) is checked by its author, and two te
 files defining a ``Round`` must not collide in a global registry.
 
 The per-call state travels in the node's params as ``ctx``. Values passed to
-``save_for_backward`` that are forward inputs or the output are checked for in-place
-modification like built-in saved values, and under ``create_graph=True`` they reach
-``backward`` as Tensors tied to the graph, so second derivatives flow through them.
-Other saved values (intermediates) are constants for double backward.
+``save_for_backward`` that are forward inputs or the output are what the node saves
+(the ``saves=`` of a built-in rule, decided per call): the engine checks them for
+in-place modification like built-in saved values, and under ``create_graph=True``
+they reach ``backward`` as Tensors tied to the graph, so second derivatives flow
+through them. Other saved values (intermediates) are constants for double backward.
 """
 
 from __future__ import annotations
 
-import weakref
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .errors import AutogradError, InplaceError, ShapeError
-from .primitive import Primitive
+from .errors import AutogradError, ShapeError
+from .primitive import Primitive, rule
 from .tensor import Tensor
 
 _INPUT, _OUTPUT, _OTHER = "input", "output", "other"
@@ -51,9 +52,6 @@ class FunctionCtx:
         self.needs_input_grad = needs_input_grad
         self._to_save: tuple = ()
         self._sources: list[tuple[str, int]] = []
-        self._inputs: tuple = ()              # Tensors given to apply (for the version check)
-        self._versions: tuple = ()
-        self._output_ref: Any = None          # weakref to the output Tensor
         self._live: tuple | None = None       # saved values as backward sees them (set per call)
         self._cache: tuple | None = None      # (g, gradients, inputs still to serve)
 
@@ -102,18 +100,21 @@ class Function:
         if cls._primitive is None:
             raise TypeError("call apply() on a subclass of Function, not on Function itself")
         needs = tuple(isinstance(x, Tensor) and x._node is not None for x in inputs)
-        ctx = FunctionCtx(cls, needs)
-        ctx._inputs = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-        ctx._versions = tuple(x._version if isinstance(x, Tensor) else 0 for x in inputs)
-        result = cls._primitive(*inputs, ctx=ctx)
-        if any(source == _OUTPUT for source, _ in ctx._sources):
-            ctx._output_ref = weakref.ref(result)
-        return result
+        return cls._primitive(*inputs, ctx=FunctionCtx(cls, needs))
 
     @classmethod
     def primitive(cls) -> Primitive:
         """The engine primitive that records this Function (name, formula, rules)."""
         return cls._primitive
+
+
+class _FunctionPrimitive(Primitive):
+    """A Function's primitive: it saves what ``forward`` passed to ``ctx.save_for_backward``."""
+
+    def saved_values(self, needs_grad: tuple[bool, ...], params: Mapping[str, Any]) -> tuple:
+        sources = params["ctx"]._sources
+        inputs = sorted({index for source, index in sources if source == _INPUT})
+        return tuple(inputs), any(source == _OUTPUT for source, _ in sources)
 
 
 def _make_primitive(cls: type[Function]) -> Primitive:
@@ -154,19 +155,16 @@ def _make_primitive(cls: type[Function]) -> Primitive:
         ctx._cache = (g, grads, waiting) if waiting > 0 else None
         return grads[which]
 
-    prim = Primitive(forward, name, f"user-defined Function {cls.__module__}.{cls.__qualname__}",
-                     why="a custom gradient written by the user")
-    prim.defvjp_each(vjp)
-    # The Function checks the inputs it saved itself (per call, from ctx); the engine's
-    # per-primitive check would have to assume every input is read.
-    prim.reads_inputs = ()
-    prim.reads_out = False
+    prim = _FunctionPrimitive(forward, name,
+                              f"user-defined Function {cls.__module__}.{cls.__qualname__}",
+                              why="a custom gradient written by the user")
+    # What the rule saves is decided per call, from ctx (see _FunctionPrimitive).
+    prim.defvjp_each(rule(vjp))
     return prim
 
 
 def _call_backward(name: str, cls: type[Function], ctx: FunctionCtx, g: Any, out: Any,
                    inputs: tuple) -> tuple:
-    _check_saved_versions(name, ctx)
     live = []
     for (source, index), value in zip(ctx._sources, ctx._to_save):
         live.append(out if source == _OUTPUT else inputs[index] if source == _INPUT else value)
@@ -197,24 +195,3 @@ def _call_backward(name: str, cls: type[Function], ctx: FunctionCtx, g: Any, out
             )
         checked.append(grad if isinstance(grad, Tensor) else np.asarray(grad))
     return tuple(checked)
-
-
-def _check_saved_versions(name: str, ctx: FunctionCtx) -> None:
-    for source, index in ctx._sources:
-        if source == _INPUT:
-            tensor = ctx._inputs[index]
-            if tensor is not None and tensor._version != ctx._versions[index]:
-                raise InplaceError(
-                    f"one of the values needed for gradient computation has been modified by an "
-                    f"in-place operation: input {index} of '{name}' (saved with save_for_backward, "
-                    f"shape {tensor.shape}) is at version {tensor._version}; expected version "
-                    f"{ctx._versions[index]}. Modify a copy instead, or move the update after backward()."
-                )
-        elif source == _OUTPUT and ctx._output_ref is not None:
-            tensor = ctx._output_ref()
-            if tensor is not None and tensor._version != 0:
-                raise InplaceError(
-                    f"one of the values needed for gradient computation has been modified by an "
-                    f"in-place operation: the output of '{name}' (saved with save_for_backward) is "
-                    f"at version {tensor._version}; expected version 0. Modify a copy instead."
-                )

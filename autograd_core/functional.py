@@ -29,7 +29,7 @@ import numpy as np
 from .backward import gradients
 from .composites import stack
 from .grad_mode import enable_grad, is_grad_enabled
-from .primitive import Primitive
+from .primitive import Primitive, rule
 from .tensor import Tensor
 
 # A differentiated argument that already requires grad (passed in by an outer transform)
@@ -37,7 +37,7 @@ from .tensor import Tensor
 # variable" even when the same tensor is passed twice. Not registered in PRIMITIVES: it is
 # plumbing of the transforms, not an operation users call.
 _argument = Primitive(lambda x: x, "argument", "z = x;  x̄ = g  (an argument of a transformed function)")
-_argument.defvjp(lambda g, out, x: g)
+_argument.defvjp(rule(lambda g, out, x: g))
 
 
 # ----------------------------------------------------------------------------- helpers

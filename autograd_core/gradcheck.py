@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .backward import gradients
+from .composites import concatenate
 from .errors import AutogradError
 from .tensor import Tensor
 
@@ -72,8 +73,6 @@ def gradgradcheck(fn: Callable[..., Tensor], inputs: Any, grad_outputs: Any | No
         grad_outputs = np.random.default_rng(seed + 1).standard_normal(out_shape)
 
     def first_derivatives(*xs: Tensor) -> Tensor:
-        from .composites import concatenate
-
         grads = gradients(fn(*xs), [xs[i] for i in checked], grad_outputs=np.asarray(grad_outputs),
                           create_graph=True)
         return concatenate([g.reshape(-1) for g in grads])

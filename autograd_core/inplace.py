@@ -24,22 +24,25 @@ on the old values raises.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 
 from . import grad_mode
 from .errors import InplaceError, ShapeError
-from .tensor import Tensor, _result
+from .ops import plain_index
+from .rules.arithmetic import add, div, mul, sub
+from .rules.shapes import setitem
+from .tensor import Tensor, leave_aliases, mark_modified, result_tensor
 
-_grad_state = grad_mode._state
-_NUMPY_INPLACE = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide}
+__all__ = ["inplace_apply", "inplace_setitem", "mark_modified"]
+
+_NUMPY_INPLACE = {add: np.add, sub: np.subtract, mul: np.multiply, div: np.true_divide}
 
 
 def _refuse_leaf(target: Tensor, what: str) -> None:
     node = target._node
-    if node is not None and node.op is None and grad_mode.is_grad_enabled():
+    if node is not None and node.op is None:
         name = f" '{target.name}'" if target.name else ""
         raise InplaceError(
             f"{what} on leaf tensor{name} of shape {target.shape} that requires grad: its "
@@ -48,124 +51,61 @@ def _refuse_leaf(target: Tensor, what: str) -> None:
         )
 
 
-def _records(target: Tensor, other: Any) -> bool:
-    if not grad_mode.is_grad_enabled():
-        return False
-    return target._node is not None or (isinstance(other, Tensor) and other._node is not None)
-
-
-def mark_modified(target: Tensor) -> None:
-    """Count one more version of ``target`` after its array was written in place by hand.
-
-    For code that writes ``tensor.data`` with numpy directly (an optimizer's update, under
-    ``no_grad``): a backward pass that still needs the old values then raises, exactly as
-    after ``tensor -= update``. Every tensor sharing the memory (see ``share_versions``)
-    counts the write too.
-    """
-    group = target._aliases
-    if group is None:
-        _count_write(target)
-        return
-    for ref in group:
-        alias = ref()
-        if alias is not None:
-            _count_write(alias)
-
-
-def _count_write(tensor: Tensor) -> None:
-    tensor._version += 1
-    # The node that produced this array saved it as `out`: note that it changed.
-    node = tensor._node
-    if node is not None and node.op is not None and node.out is tensor.data:
-        node.out_version = tensor._version
-
-
-def share_versions(alias: Tensor, sources: Any) -> None:
-    """``alias`` shares memory with some of ``sources`` (a view, ``detach()``): one history.
-
-    Tensors that share memory form a group (a list of weak references, held by each of
-    them); a write into any of them is counted by all, as PyTorch's shared version
-    counter does. So ``b.detach() += 1``, ``b[0:2] += 1`` under ``no_grad``, or ``b += 1``
-    after a view of ``b`` was saved, all make the backward pass that needs the old values
-    raise instead of using the new ones. Only views and aliases pay for this: it runs when
-    an operation's output is a view, not for ordinary results.
-    """
-    memory = alias.data.base
-    for source in sources:
-        if isinstance(source, Tensor) and source is not alias and (
-                # numpy points a view's .base at the array owning the memory: an identity
-                # test settles the usual case (x.T, x[1:3]) without may_share_memory.
-                memory is source.data or (memory is not None and memory is source.data.base)
-                or np.may_share_memory(source.data, alias.data)):
-            group = source._aliases
-            if group is None:
-                group = source._aliases = [weakref.ref(source)]
-            elif len(group) >= 16 and len(group) & (len(group) - 1) == 0:
-                # Transient views (W.T every step) leave dead references: drop them now and
-                # then (at sizes 16, 32, 64...), which keeps the list short at O(1) amortized.
-                group[:] = [ref for ref in group if ref() is not None]
-            if alias._aliases is not group:
-                group.append(weakref.ref(alias))
-                alias._aliases = group
-
-
-def _leave_aliases(tensor: Tensor) -> None:
-    """``tensor`` got memory of its own (copy on write): it no longer shares a history."""
-    group = tensor._aliases
-    if group is not None:
-        group[:] = [ref for ref in group if ref() is not None and ref() is not tensor]
-        tensor._aliases = None
+def _needs_grad(value: Any) -> bool:
+    return isinstance(value, Tensor) and value._node is not None
 
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
     """``target op= other`` for op in add, sub, mul, div."""
-    if _grad_state.enabled:
-        # Only with recording on can a leaf be refused; under no_grad (an optimizer's step)
-        # this skips building the message, about 1 µs per parameter update (issue 5).
+    recording = grad_mode.is_grad_enabled()
+    if recording:
         _refuse_leaf(target, f"in-place {op.name}")
-    if not _records(target, other):
-        value = other.data if isinstance(other, Tensor) else other
-        try:
-            _NUMPY_INPLACE[op.name](target.data, value, out=target.data, casting="same_kind")
-        except ValueError as exc:
-            if not target.data.flags.writeable:
-                raise InplaceError(
-                    f"in-place {op.name} on a tensor of shape {target.shape} whose array is "
-                    "read-only (a broadcast view, or an array numpy marked not writeable): "
-                    "write out of place (x = x - y), or give the tensor an array of its own "
-                    "(Tensor(x.data.copy()))."
-                ) from None
-            raise ShapeError(
-                f"in-place {op.name}: cannot write a result of operands {target.shape} and "
-                f"{np.shape(value)} into a tensor of shape {target.shape} ({exc}). An in-place "
-                "operation cannot change the shape; use the out-of-place form (x = x + y)."
-            ) from None
-        mark_modified(target)
+    if not (recording and (_needs_grad(target) or _needs_grad(other))):
+        _write_numpy(target, op, other)
         return target
     source = target
-    if 0 in op.reads_inputs or (other is target and 1 in op.reads_inputs):
-        # The rule needs the value from before the write: keep a copy, as PyTorch does.
-        source = _result(target.data.copy(), target._node)
-        if other is target:
-            # `c *= c`: the right operand is the same pre-write value.
-            other = source
-    result = op(source, other)
-    _write_back(target, result, f"in-place {op.name}")
+    saved_inputs, _ = op.saved_values((_needs_grad(target), _needs_grad(other)), {})
+    if 0 in saved_inputs:
+        # A rule will read the target's value from before the write (c *= w: w̄ = g ⊙ c): the
+        # node gets a copy, as PyTorch keeps the original self. As the other operand
+        # (c *= c) it is not copied, so backward raises there, as in PyTorch.
+        source = result_tensor(target.data.copy(), target._node)
+    _write_back(target, op(source, other), f"in-place {op.name}")
     return target
 
 
 def inplace_setitem(target: Tensor, index: Any, value: Any) -> None:
     """``target[index] = value``; recorded as ``setitem`` when gradients are tracked."""
-    from .ops import _plain_index
-    from .rules.shapes import setitem
-
-    _refuse_leaf(target, "item assignment")
-    index = _plain_index(index)
-    if not _records(target, value):
+    recording = grad_mode.is_grad_enabled()
+    if recording:
+        _refuse_leaf(target, "item assignment")
+    index = plain_index(index)
+    if not (recording and (_needs_grad(target) or _needs_grad(value))):
         target.data[index] = value.data if isinstance(value, Tensor) else value
         mark_modified(target)
         return
     _write_back(target, setitem(target, value, index=index), "item assignment")
+
+
+def _write_numpy(target: Tensor, op: Any, other: Any) -> None:
+    """Nothing to record: write with numpy into the tensor's array and count the version."""
+    value = other.data if isinstance(other, Tensor) else other
+    try:
+        _NUMPY_INPLACE[op](target.data, value, out=target.data, casting="same_kind")
+    except ValueError as exc:
+        if not target.data.flags.writeable:
+            raise InplaceError(
+                f"in-place {op.name} on a tensor of shape {target.shape} whose array is "
+                "read-only (a broadcast view, or an array numpy marked not writeable): "
+                "write out of place (x = x - y), or give the tensor an array of its own "
+                "(Tensor(x.data.copy()))."
+            ) from None
+        raise ShapeError(
+            f"in-place {op.name}: cannot write a result of operands {target.shape} and "
+            f"{np.shape(value)} into a tensor of shape {target.shape} ({exc}). An in-place "
+            "operation cannot change the shape; use the out-of-place form (x = x + y)."
+        ) from None
+    mark_modified(target)
 
 
 def _write_back(target: Tensor, result: Tensor, what: str) -> None:
@@ -178,7 +118,7 @@ def _write_back(target: Tensor, result: Tensor, what: str) -> None:
     if target.data.base is not None:
         # A view of another array: copy on write, so that the base stays what its graph says.
         target.data = result.data.astype(target.data.dtype, copy=False)
-        _leave_aliases(target)
+        leave_aliases(target)
         target._version += 1
     else:
         np.copyto(target.data, result.data, casting="same_kind")

@@ -103,10 +103,10 @@ def astype(x: Any, dtype: Any) -> Tensor:
 
 def getitem(x: Any, index: Any) -> Tensor:
     """``x[index]``: basic slices, integer arrays and boolean masks, as in numpy."""
-    return _getitem(x, index=_plain_index(index))
+    return _getitem(x, index=plain_index(index))
 
 
-def _plain_index(index: Any) -> Any:
+def plain_index(index: Any) -> Any:
     # Index with the numbers inside a Tensor, never with the Tensor object itself.
     if isinstance(index, Tensor):
         return index.data
@@ -129,7 +129,7 @@ def _plain(ufunc: Any) -> Any:
 
 
 # Comparisons and other non-differentiable ufuncs give plain numpy results.
-_COMPARISONS = {
+COMPARISONS = {
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.sign, np.isfinite, np.isnan, np.isinf,
 }
@@ -140,7 +140,7 @@ UFUNC_HANDLERS: dict[Any, Any] = {
     np.positive: lambda x: x, np.power: power, np.matmul: matmul, np.exp: exp, np.log: log,
     np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tanh: tanh, np.absolute: absolute,
     np.maximum: maximum, np.minimum: minimum, np.square: lambda x: mul(x, x),
-    **{ufunc: _plain(ufunc) for ufunc in _COMPARISONS},
+    **{ufunc: _plain(ufunc) for ufunc in COMPARISONS},
 }
 
 #: numpy function -> recorded operation, for np.sum(tensor) and the rules.

@@ -1,6 +1,8 @@
-"""Primitive operations: a forward function on numpy values and one VJP rule per input.
+"""Primitive operations, and ``record``: running one and putting it on the tape.
 
-The vocabulary, used by every rule in ``autograd_core/rules/``:
+A primitive is a forward function on numpy values and one *rule* per input: the
+vector-Jacobian product (VJP) that turns the gradient of the output into the
+gradient of that input. The vocabulary, used by every rule in ``rules/``:
 
 - ``g``: the gradient of the final scalar with respect to this operation's output
   (the "upstream" gradient), with the output's shape;
@@ -9,40 +11,73 @@ The vocabulary, used by every rule in ``autograd_core/rules/``:
 - ``x``, ``y``, ...: the forward inputs, followed by the operation's keyword
   parameters (``axis``, ``shape``, ``index``...).
 
+Each rule declares the values it reads, ``rule(vjp, saves=("y",))``, as PyTorch's
+derivatives.yaml and minitorch's ``ctx.save_for_backward`` make it visible. Only
+the values declared by the rules of inputs that need a gradient are kept on the
+tape and checked for in-place changes; every other input reaches a rule as a
+``NotSaved``, which has the value's ``shape``, ``ndim``, ``dtype`` and ``size`` and
+refuses anything else.
+
 A rule returns the gradient for its input *before* broadcasting is undone: the
 engine reduces it to the input's shape in exactly one place
 (``broadcasting.sum_to_shape``) and checks shape and dtype there.
 
 Rules are written in plain numpy. On the ordinary backward pass they receive numpy
-arrays and cost nothing extra; with ``create_graph=True`` they receive ``Tensor``s,
-which implement numpy's dispatch protocols (``__array_ufunc__``,
-``__array_function__``), so the very same rule records its own graph and
-second derivatives come for free.
+arrays; with ``create_graph=True`` they receive ``Tensor``s, which implement numpy's
+dispatch protocols (``__array_ufunc__``, ``__array_function__``), so the very same
+rule records its own graph and second derivatives come for free.
 """
 
 from __future__ import annotations
 
-import dis
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .tensor import NO_PARAMS, Tensor, record
+import numpy as np
+
+from . import anomaly, grad_mode
+from .errors import forward_shape_error
+from .node import NO_PARAMS, Node, NotSaved
+from .tensor import Tensor, result_tensor, share_versions
 
 VJP = Callable[..., Any]
 
-#: Every registered primitive, by name. Tests and documentation loop over this table.
+#: Every primitive of the engine, by name. Tests and documentation loop over this table.
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-class Primitive:
-    """One differentiable operation of the table.
+class Rule:
+    """One input's vector-Jacobian product, ``vjp(g, out, *inputs, **params)``, and the
+    names of the values it reads (``saves``: input names and ``"out"``)."""
 
-    ``forward(*inputs, **params)`` computes on numpy values. ``vjps[i](g, out, *inputs,
-    **params)`` returns the gradient for input ``i``, or the entry is ``None`` when the
-    input is not differentiable (a condition, an index). ``formula`` states the forward
-    and the rules in math, for documentation and diagrams; ``why`` says why this is a
-    primitive rather than a composition of others, when that is not obvious.
+    __slots__ = ("vjp", "saves")
+
+    def __init__(self, vjp: VJP, saves: tuple[str, ...]) -> None:
+        self.vjp = vjp
+        self.saves = saves
+
+    def __repr__(self) -> str:
+        return f"rule(saves={self.saves})"
+
+
+def rule(vjp: VJP, saves: str | tuple[str, ...] = ()) -> Rule:
+    """Declare a VJP and the values it reads: ``rule(lambda g, out, x, y: g * y, saves="y")``.
+
+    Reading only ``.shape``, ``.ndim``, ``.dtype`` or ``.size`` of a value needs no declaration.
+    """
+    return Rule(vjp, (saves,) if isinstance(saves, str) else tuple(saves))
+
+
+class Primitive:
+    """One differentiable operation: a forward function and one rule per input.
+
+    ``forward(*inputs, **params)`` computes on numpy values. ``rules[i]`` is input i's
+    ``Rule``, or None when the input is not differentiable (a condition, an index);
+    ``vjps[i]`` is its VJP function, which the backward pass calls. ``formula`` states
+    the forward and the rules in math, for documentation and diagrams; ``why`` says
+    why this is a primitive rather than a composition of others, when not obvious.
     """
 
     def __init__(self, forward: Callable[..., Any], name: str, formula: str, why: str = "") -> None:
@@ -50,111 +85,149 @@ class Primitive:
         self.name = name
         self.formula = formula
         self.why = why
-        self.vjps: tuple[VJP | None, ...] = ()
-        #: indices of the inputs whose values some rule reads (checked for in-place edits)
-        self.reads_inputs: tuple[int, ...] = ()
-        #: whether some rule reads ``out``
-        self.reads_out = False
+        self.rules: tuple[Rule | None, ...] = ()
+        self.vjps: Any = ()
+        self.input_names: tuple[str, ...] = ()
+        self.variadic = False                   # forward(*xs): one rule serves every input
+        self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
+        self._saved_by_need: dict[tuple[bool, ...], tuple[tuple[int, ...], bool]] = {}
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
-    def defvjp(self, *vjps: VJP | None) -> Primitive:
-        """Attach one rule per positional input, in order; ``None`` marks a non-differentiable one."""
-        self.vjps = tuple(vjps)
-        read_names: set[str] = set()
-        for index, rule in enumerate(vjps):
-            if rule is None:
-                continue
-            # Give each rule a name for tracebacks ("mul_vjp_1" rather than "<lambda>").
-            code = rule.__code__
-            label = f"{self.name}_vjp_{index}"
-            rule.__code__ = code.replace(co_name=label, co_qualname=label)
-            rule.__name__ = rule.__qualname__ = label
-            read_names |= _names_read(rule)
-        # Which saved values the rules need, as PyTorch's derivatives.yaml codegen decides
-        # from its formulas: only those are checked for in-place modification later.
-        input_names = _positional_names(vjps)[: len(vjps)]
-        self.reads_out = "out" in read_names
-        self.reads_inputs = tuple(i for i, n in enumerate(input_names) if n in read_names)
+    def defvjp(self, *rules: Rule | None) -> Primitive:
+        """Attach one rule per positional input of ``forward``, in order (None: not differentiable)."""
+        names = _positional_names(self.forward)
+        if len(rules) > len(names):
+            raise TypeError(f"{self.name}: {len(rules)} rules for forward inputs {names}")
+        self.input_names = names[: len(rules)]
+        for index, each in enumerate(rules):
+            if each is not None:
+                self._check_declaration(each, f"the rule for input {index} ({names[index]!r})")
+        self.rules = tuple(rules)
+        self.vjps = tuple(None if each is None else each.vjp for each in rules)
+        self.not_differentiable = tuple(i for i, each in enumerate(rules) if each is None)
         return self
+
+    def defvjp_each(self, each: Rule) -> Primitive:
+        """For a variadic forward, ``forward(*xs, **params)``: one rule for every input.
+
+        ``each.vjp(g, out, *xs, which=i, **params)`` returns the gradient for input ``i``;
+        ``saves=("xs",)`` would keep every input.
+        """
+        self.variadic = True
+        self.input_names = tuple(
+            p.name for p in inspect.signature(self.forward).parameters.values()
+            if p.kind is p.VAR_POSITIONAL
+        )
+        self._check_declaration(each, "the rule")
+        self.rules = (each,)
+        self.vjps = _EachInput(each.vjp)
+        return self
+
+    def _check_declaration(self, each: Any, which: str) -> None:
+        if not isinstance(each, Rule):
+            raise TypeError(
+                f"{self.name}: {which} is a {type(each).__name__}; wrap it as "
+                "rule(vjp, saves=(...)) so that the values it reads are declared."
+            )
+        unknown = [n for n in each.saves if n != "out" and n not in self.input_names]
+        if unknown:
+            raise ValueError(
+                f"{self.name}: {which} declares saves={each.saves}, but {unknown} is neither "
+                f"'out' nor an input of the forward ({', '.join(self.input_names)})."
+            )
+
+    def saved_values(self, needs_grad: tuple[bool, ...], params: Mapping[str, Any]) -> tuple:
+        """Which inputs (indices) and whether the output the tape keeps, given which inputs
+        need a gradient: what the rules of those inputs declared, nothing more."""
+        plan = self._saved_by_need.get(needs_grad)
+        if plan is None:
+            rules = self.rules * len(needs_grad) if self.variadic else self.rules
+            names = {n for each, need in zip(rules, needs_grad) if need for n in each.saves}
+            input_names = self.input_names * len(needs_grad) if self.variadic else self.input_names
+            plan = (tuple(i for i, n in enumerate(input_names) if n in names), "out" in names)
+            self._saved_by_need[needs_grad] = plan
+        return plan
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
         return record(self, inputs, params or NO_PARAMS)
-
-    def defvjp_each(self, rule: VJP) -> Primitive:
-        """For primitives with any number of inputs (concatenate): one rule for all of them.
-
-        ``rule(g, out, *inputs, which=i, **params)`` returns the gradient for input ``i``.
-        """
-        label = f"{self.name}_vjp"
-        rule.__code__ = rule.__code__.replace(co_name=label, co_qualname=label)
-        self.vjps = _EachInput(rule)  # type: ignore[assignment]
-        self.reads_out = "out" in _names_read(rule)
-        return self
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}: {self.formula}>"
 
 
-def primitive(name: str, formula: str, why: str = "") -> Callable[[Callable[..., Any]], Primitive]:
-    """Decorator: register a forward function (numpy in, numpy out) as a primitive."""
+def primitive(name: str, formula: str, why: str = "",
+              table: dict[str, Primitive] | None = None) -> Callable[[Callable[..., Any]], Primitive]:
+    """Decorator: make a forward function (numpy in, numpy out) a primitive, kept in ``table``
+    (the engine's ``PRIMITIVES`` unless another table is given, as ``nn`` does for its own)."""
+    table = PRIMITIVES if table is None else table
 
     def register(forward: Callable[..., Any]) -> Primitive:
-        if name in PRIMITIVES:
+        if name in table:
             raise ValueError(f"a primitive named {name!r} is already registered")
-        prim = Primitive(forward, name, formula, why)
-        PRIMITIVES[name] = prim
-        return prim
+        table[name] = Primitive(forward, name, formula, why)
+        return table[name]
 
     return register
 
 
-# Reading only these attributes of a saved input does not need its values, so a later
-# in-place change of the values does not invalidate the rule.
-_METADATA = {"shape", "ndim", "dtype", "size"}
-
-
-def _names_read(fn: Callable[..., Any]) -> set[str]:
-    """The argument names whose values a rule reads (``x.shape`` alone does not count)."""
-    names: set[str] = set()
-    instructions = list(dis.get_instructions(fn))
-    for position, instruction in enumerate(instructions):
-        if instruction.opname.startswith("LOAD_FAST") or instruction.opname == "LOAD_DEREF":
-            following = instructions[position + 1] if position + 1 < len(instructions) else None
-            if following is not None and following.opname == "LOAD_ATTR" \
-                    and following.argval in _METADATA:
-                continue
-            value = instruction.argval
-            names.update(value if isinstance(value, tuple) else (value,))
-    return names
-
-
-def _positional_names(vjps: tuple[VJP | None, ...]) -> list[str]:
-    """The names of the forward inputs, read off the first rule's signature (after g, out)."""
-    for rule in vjps:
-        if rule is not None:
-            code = rule.__code__
-            return list(code.co_varnames[2 : code.co_argcount])
-    return []
+def _positional_names(forward: Callable[..., Any]) -> tuple[str, ...]:
+    return tuple(p.name for p in inspect.signature(forward).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
 class _EachInput:
-    """``vjps[i]`` for a variadic primitive: the shared rule, told which input it serves."""
+    """``vjps[i]`` for a variadic primitive: the shared VJP, told which input it serves."""
 
-    def __init__(self, rule: VJP) -> None:
-        self.rule = rule
+    def __init__(self, vjp: VJP) -> None:
+        self.vjp = vjp
         self._bound: dict[int, VJP] = {}
 
     def __getitem__(self, index: int) -> VJP:
         bound = self._bound.get(index)
         if bound is None:
-            bound = self._bound[index] = functools.partial(self.rule, which=index)
+            bound = self._bound[index] = functools.partial(self.vjp, which=index)
         return bound
 
-    def __iter__(self) -> Any:
-        yield self.rule
 
-    def __len__(self) -> int:
-        return 1
+# ------------------------------------------------------------------------ recording
+def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
+    """Run primitive ``op`` forward on ``inputs`` and, when needed, put a Node on the tape.
+
+    This is the only place where operations are recorded. Nothing is kept when no
+    input needs a gradient or recording is off (``no_grad``).
+    """
+    values = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    try:
+        # Most operations have no params: a call without ** is measurably cheaper.
+        out = op.forward(*values, **params) if params else op.forward(*values)
+    except ValueError as exc:
+        raise forward_shape_error(op.name, values, exc) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)       # numpy returns scalars from 0-d operations: keep an array
+    node = None
+    if grad_mode.is_grad_enabled():
+        parents = [x._node if isinstance(x, Tensor) else None for x in inputs]
+        for index in op.not_differentiable:         # where's condition: never differentiated
+            parents[index] = None
+        if parents.count(None) < len(parents):      # some input needs a gradient
+            node = _make_node(op, inputs, values, parents, out, params)
+    result = result_tensor(out, node)
+    if out.base is not None:        # a view (x.T, x[1:3]): it shares the operand's versions
+        share_versions(result, inputs)
+    return result
+
+
+def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, out: np.ndarray,
+               params: Mapping[str, Any]) -> Node:
+    """The tape entry: the values that the rules of the inputs needing a gradient declared."""
+    needs_grad = tuple([parent is not None for parent in parents])
+    saved_inputs, saves_out = op.saved_values(needs_grad, params)
+    saved = [value if i in saved_inputs else NotSaved(value) for i, value in enumerate(values)]
+    watched = [(i, inputs[i], inputs[i]._version) for i in saved_inputs if isinstance(inputs[i], Tensor)]
+    node = Node(op, tuple(parents), tuple(saved), out if saves_out else None, tuple(watched), params)
+    if anomaly.is_enabled():
+        node.origin = anomaly.origin_of(out)
+    return node
 
 
 def call(prim: Primitive, *inputs: Any, **params: Any) -> Any:

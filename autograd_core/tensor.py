@@ -1,249 +1,28 @@
 """``Tensor``: a numpy array that remembers how it was computed.
 
-Each operation on tensors that require grad appends a ``Node`` to the tape: the
-primitive that ran, the nodes of its inputs (its parents), the values its rules
-will need, and its output. ``backward()`` (see ``backward.py``) walks those nodes
-once in reverse topological order.
+A tensor holds its values (``data``, a numpy array), its gradient once a backward
+pass has run (``grad``), its place on the tape (``node``: the operation that made
+it, or a leaf node when the user created it with ``requires_grad=True``), its name,
+its hooks, and a version counter that in-place writes advance.
 
-The engine knows no particular operation: ``record`` runs any ``Primitive`` from
-the table in ``rules/``. Tensor's operators and methods are thin calls into that
-table and into ``composites.py``.
+This file is the Tensor and nothing else. Its operators (``+``, ``@``...), its
+methods (``.exp()``, ``.sum()``...) and ``.backward()`` are calls into the rules
+table and the backward pass, which are built on this class, so they are attached
+one layer up, in ``tensor_methods.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Sequence
 from typing import Any, Union
 
 import numpy as np
 
-from . import grad_mode
-from .errors import AutogradError, forward_shape_error
+from .errors import AutogradError
+from .node import NO_PARAMS, Node
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence[Any]]
-_grad_state = grad_mode._state
-
-
-class Node:
-    """One recorded operation, or with ``op`` None, a leaf that accumulates into ``.grad``.
-
-    This is what diagrams and the backward trace read: ``op`` (its ``name``, ``formula``
-    and rules), ``parents`` (the input nodes, None for inputs that need no gradient),
-    ``params`` (axis, shape, ...), ``name`` (the tensor's name, if it was given one),
-    ``seq`` (its place in the order of recording: the tape's position).
-    """
-
-    __slots__ = (
-        "op", "parents", "inputs", "saved", "versions", "out", "params", "seq",
-        "name", "hooks", "tensor_ref", "out_version", "created_at", "__weakref__",
-    )
-
-    def __init__(self, op: Any, parents: tuple, inputs: tuple, saved: tuple,
-                 versions: tuple, out: Any, params: dict) -> None:
-        self.op = op
-        self.parents = parents
-        # The operands as given (Tensors or constants) and their in-place version counters at
-        # recording time, kept only for the version check of inputs whose values some rule
-        # reads. Otherwise both are None, so that intermediate Tensors are freed at once
-        # instead of living on in the graph, where Python's garbage collector would traverse
-        # them again and again (issue 5). (Views share versions with their base directly:
-        # inplace.share_versions.)
-        if op is None or op.reads_inputs:
-            self.inputs = inputs
-            self.versions = versions
-        else:
-            self.inputs = self.versions = None
-        self.saved = saved        # the operands' values at recording time: what the rules receive
-        self.out = out
-        self.params = params
-        # A node is always created after the nodes of its inputs, so processing nodes from
-        # the highest seq down is a reverse topological order (backward.py relies on it).
-        self.seq = _next_seq()
-        self.name = None
-        self.hooks = None         # functions of the gradient, run when backward reaches here
-        self.tensor_ref = None    # weak reference to the tensor whose .grad this node fills
-        self.out_version = None   # set when the output was later modified in place
-        self.created_at = None    # source location, recorded under detect_anomaly()
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.op is None
-
-    @property
-    def released(self) -> bool:
-        """True once a backward pass without retain_graph has freed the saved values."""
-        return self.op is not None and self.saved is None
-
-    @property
-    def tensor(self) -> Tensor | None:
-        """The tensor this node fills (leaves, and tensors that called retain_grad())."""
-        return self.tensor_ref() if self.tensor_ref is not None else None
-
-    @property
-    def label(self) -> str:
-        if self.op is None:
-            tensor = self.tensor
-            return (tensor.name if tensor is not None else None) or "leaf"
-        return self.op.name
-
-    def __repr__(self) -> str:
-        name = f" {self.name!r}" if self.name else ""
-        return f"<Node {self.label}{name}>"
-
-
-# One counter for the whole process: the order in which nodes were recorded.
-_next_seq = itertools.count().__next__
-
-
-def _leaf_node(tensor: Tensor) -> Node:
-    node = Node(None, (), (), (), (), None, {})
-    node.tensor_ref = weakref.ref(tensor)
-    node.name = tensor._name
-    return node
-
-
-# The params of every operation called without keyword parameters: one shared, read-only
-# mapping instead of a fresh dict per recorded operation.
-NO_PARAMS: Any = MappingProxyType({})
-
-
-def record(op: Any, inputs: tuple, params: Any) -> Tensor:
-    """Run primitive ``op`` forward on ``inputs`` and, when needed, put a Node on the tape.
-
-    This is the only place where operations are recorded: everything a diagram or a
-    backward pass needs is stored here, and nothing is kept when no input requires
-    grad or recording is off (``no_grad``).
-    """
-    vjps = op.vjps
-    if len(inputs) == 2:
-        # Binary operations, unrolled: most of a scalar chain's recording is this function,
-        # and the unrolled form measured 1.60 -> 1.37 µs for `y * w` on scalars (issue 5).
-        x, y = inputs
-        if isinstance(x, Tensor):
-            x_data, x_version, x_parent = x.data, x._version, x._node
-            if vjps[0] is None:
-                x_parent = None
-        else:
-            x_data, x_version, x_parent = x, 0, None
-        if isinstance(y, Tensor):
-            y_data, y_version, y_parent = y.data, y._version, y._node
-            if vjps[1] is None:
-                y_parent = None
-        else:
-            y_data, y_version, y_parent = y, 0, None
-        try:
-            out = op.forward(x_data, y_data, **params) if params else op.forward(x_data, y_data)
-        except ValueError as exc:
-            raise forward_shape_error(op.name, (x_data, y_data), exc) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if (x_parent is not None or y_parent is not None) and _grad_state.enabled:
-            node = Node(op, (x_parent, y_parent), inputs, (x_data, y_data), (x_version, y_version),
-                        out, params)
-        else:
-            node = None
-        result = _result(out, node)
-        if out.base is not None:        # a view (x.T, x[1:3]): share the operand's versions
-            share_versions(result, inputs)
-        return result
-    if len(inputs) == 1:
-        # Unary operations, unrolled for the same reason.
-        (x,) = inputs
-        if isinstance(x, Tensor):
-            x_data, x_version, x_parent = x.data, x._version, x._node
-            if vjps[0] is None:
-                x_parent = None
-        else:
-            x_data, x_version, x_parent = x, 0, None
-        try:
-            out = op.forward(x_data, **params) if params else op.forward(x_data)
-        except ValueError as exc:
-            raise forward_shape_error(op.name, (x_data,), exc) from None
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if x_parent is not None and _grad_state.enabled:
-            node = Node(op, (x_parent,), inputs, (x_data,), (x_version,), out, params)
-        else:
-            node = None
-        result = _result(out, node)
-        if out.base is not None:
-            share_versions(result, inputs)
-        return result
-    saved = []
-    parents = []
-    versions = []
-    needs_graph = False
-    for index, value in enumerate(inputs):
-        if isinstance(value, Tensor):
-            saved.append(value.data)
-            versions.append(value._version)
-            node = value._node
-            if node is not None and vjps[index] is not None:
-                needs_graph = True
-                parents.append(node)
-            else:
-                parents.append(None)
-        else:
-            saved.append(value)
-            versions.append(0)
-            parents.append(None)
-    try:
-        # Without ** when there are no params: most operations have none (issue 5).
-        out = op.forward(*saved, **params) if params else op.forward(*saved)
-    except ValueError as exc:
-        raise forward_shape_error(op.name, saved, exc) from None
-    if type(out) is not np.ndarray:
-        # numpy returns scalars (np.float64) from 0-d operations; keep .data an array.
-        out = np.asarray(out)
-    if needs_graph and _grad_state.enabled:
-        node = Node(op, tuple(parents), inputs, tuple(saved), tuple(versions), out, params)
-    else:
-        node = None
-    result = _result(out, node)
-    if out.base is not None:
-        share_versions(result, inputs)
-    return result
-
-
-def _result(data: np.ndarray, node: Node | None) -> Tensor:
-    # The hot path for every operation's output: skip __init__'s validation.
-    tensor = object.__new__(Tensor)
-    tensor.data = data
-    tensor.grad = None
-    tensor._node = node
-    tensor._version = 0
-    tensor._name = None
-    tensor._aliases = None
-    return tensor
-
-
-def _as_array(data: Any, dtype: Any) -> np.ndarray:
-    """Validate and convert constructor input; python numbers and lists become float64."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, (np.ndarray, np.generic)):
-        array = np.asarray(data)
-    else:
-        try:
-            array = np.asarray(data)
-        except ValueError as exc:
-            raise TypeError(
-                f"Tensor data must be a rectangular array of numbers; could not convert "
-                f"{type(data).__name__} ({exc}). Make every row the same length, or pad it."
-            ) from None
-        if array.dtype.kind in "iu":
-            array = array.astype(np.float64)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"Tensor data must be numeric (bool, integer or floating point), got dtype "
-            f"{array.dtype} from {type(data).__name__}. Convert strings or objects to numbers first."
-        )
-    if dtype is not None:
-        array = array.astype(np.dtype(dtype), copy=False)
-    return array
 
 
 class Tensor:
@@ -258,7 +37,7 @@ class Tensor:
     gives NaN with numpy's warning, not an exception; ``detect_anomaly()`` finds where.
     """
 
-    # _aliases: None, or the group of tensors sharing this one's memory (inplace.share_versions)
+    # _aliases: None, or the group of tensors sharing this one's memory (see share_versions)
     __slots__ = ("data", "grad", "_node", "_version", "_name", "_aliases", "__weakref__")
 
     # Make numpy defer to Tensor in mixed expressions (array * tensor, np.exp(tensor)).
@@ -277,7 +56,7 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    # ----------------------------------------------------------------- attributes
+    # ----------------------------------------------------------------- the graph
     @property
     def requires_grad(self) -> bool:
         return self._node is not None
@@ -301,7 +80,10 @@ class Tensor:
                 f"(shape {self.shape}). Use Tensor(data, dtype=np.float64, requires_grad=True)."
             )
         if requires_grad and self._node is None:
-            self._node = _leaf_node(self)
+            leaf = Node(None, (), (), None, (), NO_PARAMS)
+            leaf.tensor_ref = weakref.ref(self)
+            leaf.name = self._name
+            self._node = leaf
         elif not requires_grad:
             self._node = None
         return self
@@ -322,66 +104,13 @@ class Tensor:
         """This tensor's place on the tape (a leaf node for leaves that require grad)."""
         return self._node
 
-    @property
-    def name(self) -> str | None:
-        return self._name
-
-    @name.setter
-    def name(self, value: str | None) -> None:
-        self._name = value
-        if self._node is not None:
-            self._node.name = value
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
-    @property
-    def version(self) -> int:
-        """How many in-place operations have modified this tensor."""
-        return self._version
-
-    @property
-    def T(self) -> Tensor:
-        return transpose(self)
-
-    def item(self) -> float:
-        """The single value of a one-element tensor, as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(
-                f"item() needs a tensor with exactly one element, this one has shape {self.shape}; "
-                "reduce it first (for example .sum() or .mean())."
-            )
-        return self.data.item()
-
-    def numpy(self) -> np.ndarray:
-        """The underlying numpy array (shared, not a copy)."""
-        return self.data
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
-
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph (requires no grad).
 
         It shares the version history too: writing into it in place makes a backward
         pass that needs this tensor's old values raise, as in PyTorch.
         """
-        alias = _result(self.data, None)
+        alias = result_tensor(self.data, None)
         share_versions(alias, (self,))
         return alias
 
@@ -413,16 +142,86 @@ class Tensor:
         node.hooks.append(hook)
         return RemovableHandle(node.hooks, hook)
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False,
-                 create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+    # --------------------------------------------------------------- the values
+    @property
+    def name(self) -> str | None:
+        return self._name
 
-        ``gradient`` is the seed (d final / d self), required unless self has one element.
-        The graph's saved values are freed afterwards unless ``retain_graph``; with
-        ``create_graph`` the backward pass is itself recorded, so the resulting ``.grad``
-        are Tensors that can be differentiated again.
-        """
-        _backward.backward(self, gradient, retain_graph, create_graph)
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+        if self._node is not None:
+            self._node.name = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def version(self) -> int:
+        """How many in-place operations have modified this tensor."""
+        return self._version
+
+    def item(self) -> float:
+        """The single value of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with exactly one element, this one has shape {self.shape}; "
+                "reduce it first (for example .sum() or .mean())."
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying numpy array (shared, not a copy)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    # Comparisons are not differentiable: they return plain boolean numpy arrays.
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < value_of(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= value_of(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > value_of(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= value_of(other)
+
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == value_of(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != value_of(other)
+
+    # Tensors are hashed by identity (as in PyTorch), so they can key dicts and sets.
+    __hash__ = object.__hash__
 
     def __reduce__(self) -> tuple:
         """Pickling, ``copy.copy`` and ``copy.deepcopy``: the values, the name and ``requires_grad``.
@@ -464,230 +263,56 @@ class Tensor:
             extras.append("requires_grad=True")
         return "Tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    # ------------------------------------------------------------------ arithmetic
-    # Operators call record() directly rather than through Primitive.__call__: one call
-    # and one packing of *args/**params less on the hottest path (issue 5).
-    def __add__(self, other: Any) -> Tensor:
-        return record(add, (self, other), NO_PARAMS)
 
-    def __radd__(self, other: Any) -> Tensor:
-        return record(add, (other, self), NO_PARAMS)
+def result_tensor(data: np.ndarray, node: Node | None) -> Tensor:
+    """The tensor holding an operation's result: ``data`` (already validated) and its node.
 
-    def __sub__(self, other: Any) -> Tensor:
-        return record(sub, (self, other), NO_PARAMS)
+    Every recorded operation ends here, so it skips ``__init__``'s checks and conversions.
+    """
+    tensor = object.__new__(Tensor)
+    tensor.data = data
+    tensor.grad = None
+    tensor._node = node
+    tensor._version = 0
+    tensor._name = None
+    tensor._aliases = None
+    return tensor
 
-    def __rsub__(self, other: Any) -> Tensor:
-        return record(sub, (other, self), NO_PARAMS)
 
-    def __mul__(self, other: Any) -> Tensor:
-        return record(mul, (self, other), NO_PARAMS)
+def value_of(x: Any) -> Any:
+    """The numpy value of a Tensor; anything else as it is."""
+    return x.data if isinstance(x, Tensor) else x
 
-    def __rmul__(self, other: Any) -> Tensor:
-        return record(mul, (other, self), NO_PARAMS)
 
-    def __truediv__(self, other: Any) -> Tensor:
-        return record(div, (self, other), NO_PARAMS)
+def to_tensor(value: Any) -> Tensor:
+    """Wrap a constant as a Tensor (which requires no grad); tensors pass through."""
+    return value if isinstance(value, Tensor) else Tensor(value)
 
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return record(div, (other, self), NO_PARAMS)
 
-    def __pow__(self, other: Any) -> Tensor:
-        return record(power, (self, other), NO_PARAMS)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return record(power, (other, self), NO_PARAMS)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return record(matmul, (self, other), NO_PARAMS)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return record(matmul, (other, self), NO_PARAMS)
-
-    def __neg__(self) -> Tensor:
-        return record(neg, (self,), NO_PARAMS)
-
-    def __pos__(self) -> Tensor:
-        return self
-
-    def __abs__(self) -> Tensor:
-        return absolute(self)
-
-    # In-place forms write into this tensor's array (see inplace.py for the rules).
-    def __iadd__(self, other: Any) -> Tensor:
-        return inplace_apply(self, add, other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return inplace_apply(self, sub, other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return inplace_apply(self, mul, other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return inplace_apply(self, div, other)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return getitem(self, index)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        inplace_setitem(self, index, value)
-
-    # Comparisons are not differentiable: they return plain boolean numpy arrays.
-    def __lt__(self, other: Any) -> np.ndarray:
-        return self.data < _value(other)
-
-    def __le__(self, other: Any) -> np.ndarray:
-        return self.data <= _value(other)
-
-    def __gt__(self, other: Any) -> np.ndarray:
-        return self.data > _value(other)
-
-    def __ge__(self, other: Any) -> np.ndarray:
-        return self.data >= _value(other)
-
-    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data == _value(other)
-
-    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data != _value(other)
-
-    # Tensors are hashed by identity (as in PyTorch), so they can key dicts and sets.
-    __hash__ = object.__hash__
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for index in range(len(self.data)):
-            yield self[index]
-
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    # --------------------------------------------------------------------- methods
-    def exp(self) -> Tensor:
-        return record(exp, (self,), NO_PARAMS)
-
-    def log(self) -> Tensor:
-        return record(log, (self,), NO_PARAMS)
-
-    def sqrt(self) -> Tensor:
-        return record(sqrt, (self,), NO_PARAMS)
-
-    def sin(self) -> Tensor:
-        return record(sin, (self,), NO_PARAMS)
-
-    def cos(self) -> Tensor:
-        return record(cos, (self,), NO_PARAMS)
-
-    def tanh(self) -> Tensor:
-        return record(tanh, (self,), NO_PARAMS)
-
-    def sigmoid(self) -> Tensor:
-        return record(sigmoid, (self,), NO_PARAMS)
-
-    def relu(self) -> Tensor:
-        return record(relu, (self,), NO_PARAMS)
-
-    def abs(self) -> Tensor:
-        return absolute(self)
-
-    def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
-        return clip(self, a_min, a_max)
-
-    def maximum(self, other: Any) -> Tensor:
-        return maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return minimum(self, other)
-
-    def where(self, condition: Any, other: Any) -> Tensor:
-        """``where(condition, self, other)``, as PyTorch's ``Tensor.where``."""
-        return where(condition, self, other)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_min(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            # numpy's forms: t.transpose((1, 0)), and t.transpose(None) to reverse the axes.
-            axes = tuple(axes[0]) if axes[0] is not None else ()
-        return transpose(self, axes or None)
-
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        return swapaxes(self, axis1, axis2)
-
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return broadcast_to(self, shape)
-
-    def squeeze(self, axis: Any = None) -> Tensor:
-        return squeeze(self, axis)
-
-    def expand_dims(self, axis: Any) -> Tensor:
-        return expand_dims(self, axis)
-
-    def concatenate(self, others: Sequence[Any], axis: int = 0) -> Tensor:
-        return concatenate([self, *others], axis=axis)
-
-    def stack(self, others: Sequence[Any], axis: int = 0) -> Tensor:
-        return stack([self, *others], axis=axis)
-
-    def matmul(self, other: Any) -> Tensor:
-        return matmul(self, other)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return softmax(self, axis=axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return log_softmax(self, axis=axis)
-
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return logsumexp(self, axis=axis, keepdims=keepdims)
-
-    def astype(self, dtype: Any) -> Tensor:
-        return astype(self, dtype)
-
-    # --------------------------------------------------- numpy dispatch protocols
-    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """``np.exp(tensor)``, ``array * tensor``: route numpy ufuncs to recorded operations.
-
-        This is also what lets the gradient rules, written in plain numpy, record their
-        own graph when ``create_graph=True`` hands them tensors.
-        """
-        if method != "__call__" or kwargs.get("out") is not None:
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    """Validate and convert constructor input; python numbers and lists become float64."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, (np.ndarray, np.generic)):
+        array = np.asarray(data)
+    else:
+        try:
+            array = np.asarray(data)
+        except ValueError as exc:
             raise TypeError(
-                f"numpy.{ufunc.__name__}.{method} is not supported on Tensor; "
-                "call it on tensor.data for a plain numpy result."
-            )
-        kwargs.pop("out", None)
-        handler = UFUNC_HANDLERS.get(ufunc)
-        if handler is None:
-            return _unsupported(f"numpy.{ufunc.__name__}")
-        if ufunc in _COMPARISONS:
-            return ufunc(*[_value(v) for v in inputs], **kwargs)
-        return handler(*inputs, **kwargs)
-
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        handler = FUNCTION_HANDLERS.get(func)
-        if handler is None:
-            return _unsupported(f"numpy.{func.__name__}")
-        return handler(*args, **kwargs)
+                f"Tensor data must be a rectangular array of numbers; could not convert "
+                f"{type(data).__name__} ({exc}). Make every row the same length, or pad it."
+            ) from None
+        if array.dtype.kind in "iu":
+            array = array.astype(np.float64)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Tensor data must be numeric (bool, integer or floating point), got dtype "
+            f"{array.dtype} from {type(data).__name__}. Convert strings or objects to numbers first."
+        )
+    if dtype is not None:
+        array = array.astype(np.dtype(dtype), copy=False)
+    return array
 
 
 def _rebuild(cls: type, data: np.ndarray, requires_grad: bool, name: str | None) -> Tensor:
@@ -709,66 +334,68 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
-def _value(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+# ------------------------------------------------------------------------ versions
+# An in-place write advances a tensor's version; backward compares the versions of saved
+# values with those at recording time. Tensors sharing memory share one history.
+
+def mark_modified(target: Tensor) -> None:
+    """Count one more version of ``target`` after its array was written in place by hand.
+
+    For code that writes ``tensor.data`` with numpy directly (an optimizer's update, under
+    ``no_grad``): a backward pass that still needs the old values then raises, exactly as
+    after ``tensor -= update``. Every tensor sharing the memory (see ``share_versions``)
+    counts the write too.
+    """
+    group = target._aliases
+    if group is None:
+        _count_write(target)
+        return
+    for ref in group:
+        alias = ref()
+        if alias is not None:
+            _count_write(alias)
 
 
-def _unsupported(what: str) -> Any:
-    raise TypeError(
-        f"{what} is not supported on Tensor: no gradient rule is registered for it. "
-        "Use tensor.data for a non-differentiable numpy value, compose it from supported "
-        "operations, or define it with autograd_core.Function."
-    )
+def _count_write(tensor: Tensor) -> None:
+    tensor._version += 1
+    # The node that produced this array saved it as `out`: note that it changed.
+    node = tensor._node
+    if node is not None and node.op is not None and node.out is tensor.data:
+        node.out_version = tensor._version
 
 
-def to_tensor(value: Any) -> Tensor:
-    """Wrap a constant as a Tensor (which requires no grad); tensors pass through."""
-    return value if isinstance(value, Tensor) else Tensor(value)
+def share_versions(alias: Tensor, sources: Any) -> None:
+    """``alias`` shares memory with some of ``sources`` (a view, ``detach()``): one history.
+
+    Tensors that share memory form a group (a list of weak references, held by each of
+    them); a write into any of them is counted by all, as PyTorch's shared version
+    counter does. So ``b.detach() += 1``, ``b[0:2] += 1`` under ``no_grad``, or ``b += 1``
+    after a view of ``b`` was saved, all make the backward pass that needs the old values
+    raise instead of using the new ones. Only views and aliases pay for this: it runs when
+    an operation's output is a view, not for ordinary results.
+    """
+    memory = alias.data.base
+    for source in sources:
+        if isinstance(source, Tensor) and source is not alias and (
+                # numpy points a view's .base at the array owning the memory: an identity
+                # test settles the usual case (x.T, x[1:3]) without may_share_memory.
+                memory is source.data or (memory is not None and memory is source.data.base)
+                or np.may_share_memory(source.data, alias.data)):
+            group = source._aliases
+            if group is None:
+                group = source._aliases = [weakref.ref(source)]
+            elif len(group) >= 16 and len(group) & (len(group) - 1) == 0:
+                # Transient views (W.T every step) leave dead references: drop them now and
+                # then (at sizes 16, 32, 64...), which keeps the list short at O(1) amortized.
+                group[:] = [ref for ref in group if ref() is not None]
+            if alias._aliases is not group:
+                group.append(weakref.ref(alias))
+                alias._aliases = group
 
 
-# The operations are defined in the rules table and in composites.py, which build on
-# this module; they are imported last so that those modules can import Tensor.
-from . import backward as _backward  # noqa: E402
-from .inplace import inplace_apply, inplace_setitem, share_versions  # noqa: E402
-from .ops import (  # noqa: E402
-    _COMPARISONS,
-    FUNCTION_HANDLERS,
-    UFUNC_HANDLERS,
-    absolute,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    cos,
-    div,
-    exp,
-    expand_dims,
-    getitem,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    maximum,
-    mean,
-    minimum,
-    mul,
-    neg,
-    power,
-    relu,
-    reshape,
-    sigmoid,
-    sin,
-    softmax,
-    sqrt,
-    squeeze,
-    stack,
-    sub,
-    swapaxes,
-    tanh,
-    tensor_max,
-    tensor_min,
-    tensor_sum,
-    transpose,
-    where,
-)
+def leave_aliases(tensor: Tensor) -> None:
+    """``tensor`` got memory of its own (copy on write): it no longer shares a history."""
+    group = tensor._aliases
+    if group is not None:
+        group[:] = [ref for ref in group if ref() is not None and ref() is not tensor]
+        tensor._aliases = None

@@ -26,8 +26,10 @@ def _ns(statement: Any, number: int) -> float:
 
 def measure(number: int = 200_000) -> list[tuple[str, float]]:
     from autograd_core import Tensor
+    from autograd_core.node import NO_PARAMS, Node, NotSaved
+    from autograd_core.primitive import record
     from autograd_core.rules.arithmetic import mul
-    from autograd_core.tensor import NO_PARAMS, Node, _result, record
+    from autograd_core.tensor import result_tensor
 
     y = Tensor(np.asarray(0.5), requires_grad=True)
     w = Tensor(np.asarray(0.9), requires_grad=True)
@@ -40,8 +42,9 @@ def measure(number: int = 200_000) -> list[tuple[str, float]]:
         ("multiply two 0-d arrays (what .data holds)", _ns(lambda: a * b, number)),
         ("np.asarray of a numpy scalar (keeps .data an array)", _ns(lambda: np.asarray(fa), number)),
         ("create a Node (the graph's record of one operation)",
-         _ns(lambda: Node(mul, (None, None), None, (a, b), None, a, NO_PARAMS), number)),
-        ("create the output Tensor (_result)", _ns(lambda: _result(a, None), number)),
+         _ns(lambda: Node(mul, (None, None), (a, b), None, (), NO_PARAMS), number)),
+        ("create a NotSaved (what stands in for a value no rule reads)", _ns(lambda: NotSaved(a), number)),
+        ("create the output Tensor (result_tensor)", _ns(lambda: result_tensor(a, None), number)),
         ("call one VJP rule (mul's, 0-d)", _ns(lambda: mul_rule(a, a, a, b), number)),
         ("record(mul) on two 0-d tensors: all of the above and the checks",
          _ns(lambda: record(mul, (y, w), NO_PARAMS), number)),

@@ -4,6 +4,11 @@ Called as ``cost(output, target)``; the target may be a numpy array or a Tensor.
 gradient at the pre-activation of the output layer is (ŷ − y)/batch for the three
 matched pairs: quadratic cost after a linear output, binary cross-entropy after a
 sigmoid, categorical cross-entropy after a softmax (tests check all three).
+
+Every cost is composed from the engine's primitives, so its gradient (BP1's ∇ₐC) comes
+from their general rules. ``fused=True`` computes the same cost as one node of
+``nn/fused.py`` instead, an opt-in for speed; the probability form of
+``CrossEntropyCost`` has no fused form.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import autograd_core as ac
 from autograd_core import Tensor
 
-from .fused import quadratic_cost, sigmoid_cross_entropy, softmax_cross_entropy
+from . import fused as _fused
 
 
 def _values(x: Any) -> np.ndarray:
@@ -23,12 +28,13 @@ def _values(x: Any) -> np.ndarray:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    # Tensors and arrays without np.shape's dispatch: the cost's check 0.36 -> 0.22 µs (issue 5).
+    # Tensors and arrays without np.shape's dispatch: the cost's check 0.36 -> 0.22 µs.
     data = x.data if isinstance(x, Tensor) else x
     return data.shape if type(data) is np.ndarray else np.shape(np.asarray(data))
 
 
-def _check_same_shape(cost: str, output: Any, target: Any) -> None:
+def _check_same_shape(cost: str, output: Any, target: Any) -> tuple[int, ...]:
+    """The output's shape, after checking that the target has it too and it is not a scalar."""
     out_shape, target_shape = _shape(output), _shape(target)
     if out_shape != target_shape:
         raise ValueError(
@@ -37,6 +43,7 @@ def _check_same_shape(cost: str, output: Any, target: Any) -> None:
         )
     if len(out_shape) == 0:
         raise ValueError(f"{cost}: output is a scalar; give a batch of shape (batch, outputs).")
+    return out_shape
 
 
 def _as_operand(value: Any) -> Any:
@@ -53,15 +60,27 @@ def _outside_unit_interval(values: np.ndarray) -> bool:
 
 
 class QuadraticCost:
-    """C = (1/n) Σₓ ½‖y(x) − a(x)‖²  (Nielsen's eq. 6, averaged over the mini-batch); ∂C/∂a = (a − y)/n."""
+    """C = (1/n) Σₓ ½‖y(x) − a(x)‖²  (Nielsen's eq. 6, averaged over the mini-batch); ∂C/∂a = (a − y)/n.
+
+    Composed as sub, mul, sum and mul, whose rules give BP1's ∇ₐC: the last mul hands
+    1/2n to the sum, whose rule spreads it over every entry; ``diff * diff`` reads diff
+    twice, so mul's two rules add up to 2·diff/2n = (a − y)/n; sub's passes it on to a.
+    ``fused=True``: one ``quadratic_cost`` node whose rule is that result written by hand.
+    """
+
+    def __init__(self, fused: bool = False) -> None:
+        self.fused = bool(fused)
 
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
-        _check_same_shape("QuadraticCost", output, target)
-        return quadratic_cost(output, _as_operand(target))   # one fused node: nn/fused.py
+        n = _check_same_shape("QuadraticCost", output, target)[0]
+        if self.fused:
+            return _fused.quadratic_cost(output, _as_operand(target))
+        diff = ac.sub(output, _as_operand(target))   # a Tensor even when both are arrays
+        return (diff * diff).sum() * (0.5 / n)        # mul, not ** 2: the same 2·diff, no pow
 
     def __repr__(self) -> str:
-        return "QuadraticCost()"
+        return "QuadraticCost(fused=True)" if self.fused else "QuadraticCost()"
 
 
 class CrossEntropyCost:
@@ -69,6 +88,8 @@ class CrossEntropyCost:
 
     ``from_logits=True``: ``output`` holds the pre-activations z; stable for any z,
     gradient exactly (σ(z) − y)/n. Prefer it whenever the logits are at hand.
+    ``fused=True`` (with ``from_logits=True`` only) computes it as one
+    ``sigmoid_cross_entropy`` node instead of a composition.
 
     ``from_logits=False``: ``output`` holds probabilities a = σ(z) in [0, 1], and
     0 · ln 0 = 0 (the xlogy convention; network2.py gets the same with np.nan_to_num):
@@ -83,12 +104,19 @@ class CrossEntropyCost:
     points a = y ∈ {0, 1} (as torch.xlogy's derivative in its first argument).
     """
 
-    def __init__(self, from_logits: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, fused: bool = False) -> None:
+        if fused and not from_logits:
+            raise ValueError(
+                "CrossEntropyCost: fused=True needs from_logits=True; only the cost on logits "
+                "has a fused form (sigmoid_cross_entropy). Pass the pre-activations with "
+                "CrossEntropyCost(from_logits=True, fused=True), or drop fused=True."
+            )
         self.from_logits = bool(from_logits)
+        self.fused = bool(fused)
 
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
-        _check_same_shape("CrossEntropyCost", output, target)
+        shape = _check_same_shape("CrossEntropyCost", output, target)
         y_values = _values(target)
         if _outside_unit_interval(y_values):
             raise ValueError(
@@ -98,7 +126,9 @@ class CrossEntropyCost:
             )
         y = _as_operand(target)
         if self.from_logits:
-            return sigmoid_cross_entropy(output, y)
+            if self.fused:
+                return _fused.sigmoid_cross_entropy(output, y)
+            return _from_logits(output, y, shape)
         a = _values(output)
         if _outside_unit_interval(a):
             raise ValueError(
@@ -106,7 +136,7 @@ class CrossEntropyCost:
                 f"[{np.min(a)}, {np.max(a)}] (shape {a.shape}). Put a Sigmoid before the cost, or pass "
                 "the pre-activations with CrossEntropyCost(from_logits=True)."
             )
-        n = np.shape(a)[0]
+        n = shape[0]
         # 0 · ln 0 = 0: where a log's argument is exactly 0 and its coefficient is 0 too,
         # take the log of 1 instead (the term is 0 either way). A `where` rather than
         # multiplying by a mask: 0 · ln 0 would be NaN, and a is replaced only at those
@@ -120,15 +150,34 @@ class CrossEntropyCost:
         return ac.mul(ac.sum(per_entry), -1.0 / n)
 
     def __repr__(self) -> str:
-        return f"CrossEntropyCost(from_logits={self.from_logits})"
+        flag = ", fused=True" if self.fused else ""
+        return f"CrossEntropyCost(from_logits={self.from_logits}{flag})"
+
+
+def _from_logits(z: Any, y: Any, shape: tuple[int, ...]) -> Tensor:
+    """(1/n) Σ [softplus(z) − y z], the binary cross-entropy of σ(z), composed.
+
+    softplus(z) = ln(1 + eᶻ) = ln(e⁰ + eᶻ) is a logsumexp over a new last axis holding
+    [0, z]. logsumexp shifts by the larger of the two, so nothing overflows for
+    z = ±1000, and its rule, softmax, hands z exactly eᶻ/(e⁰ + eᶻ) = σ(z), ½ at z = 0.
+    The usual stable form max(z, 0) + ln(1 + e^−|z|), composed, would get 0 there
+    instead, from the subgradients relu'(0) = |·|'(0) = 0.
+    """
+    zeros = np.zeros(shape, dtype=np.result_type(_values(z), np.float64))
+    softplus = ac.logsumexp(ac.stack([zeros, z], axis=-1), axis=-1)
+    return (softplus - ac.mul(y, z)).sum() / shape[0]
 
 
 class SoftmaxCrossEntropy:
     """C = −(1/n) Σₓ Σⱼ yⱼ ln softmax(z)ⱼ, from logits z of shape (batch, classes).
 
     Targets: integer labels of shape (batch,) or one-hot rows of shape (batch, classes).
-    Stable for logits of ±1000; the gradient at z is exactly (softmax(z) − y)/n.
+    Stable for logits of ±1000 (log_softmax is z − logsumexp(z)); the gradient at z is
+    exactly (softmax(z) − y)/n. ``fused=True``: one ``softmax_cross_entropy`` node.
     """
+
+    def __init__(self, fused: bool = False) -> None:
+        self.fused = bool(fused)
 
     def __call__(self, logits: Any, target: Any) -> Tensor:
         logits = _as_operand(logits)
@@ -150,11 +199,14 @@ class SoftmaxCrossEntropy:
                     f"SoftmaxCrossEntropy: labels must be in [0, {shape[1] - 1}] for {shape[1]} classes; "
                     f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
                 )
-            one_hot = np.zeros(shape, dtype=_values(logits).dtype)
-            one_hot[np.arange(shape[0]), labels] = 1.0
-            return softmax_cross_entropy(logits, one_hot)
-        _check_same_shape("SoftmaxCrossEntropy", logits, target)
-        return softmax_cross_entropy(logits, _as_operand(target))
+            y = np.zeros(shape, dtype=_values(logits).dtype)
+            y[np.arange(shape[0]), labels] = 1.0
+        else:
+            _check_same_shape("SoftmaxCrossEntropy", logits, target)
+            y = _as_operand(target)
+        if self.fused:
+            return _fused.softmax_cross_entropy(logits, y)
+        return -ac.mul(y, ac.log_softmax(logits, axis=-1)).sum() / shape[0]
 
     def __repr__(self) -> str:
-        return "SoftmaxCrossEntropy()"
+        return "SoftmaxCrossEntropy(fused=True)" if self.fused else "SoftmaxCrossEntropy()"

@@ -23,9 +23,13 @@ the table, and numpy functions on Tensors dispatch to recorded operations.
 
 import numpy as np
 
-from autograd_core.primitive import call, primitive
-from autograd_core.rules.elementwise import sigmoid
-from autograd_core.rules.reductions import logsumexp
+from autograd_core import PRIMITIVES, Primitive, call, primitive, rule
+
+#: nn's own primitives, by name: not the engine's table (``autograd_core.PRIMITIVES``).
+FUSED: dict[str, Primitive] = {}
+
+sigmoid = PRIMITIVES["sigmoid"]
+logsumexp = PRIMITIVES["logsumexp"]
 
 
 def _rows(a):
@@ -39,6 +43,7 @@ def _rows(a):
     why="nn.Dense's layer as one node with BP2–BP4's products as its rules, instead of "
     "transpose, matmul and add: measured (issue 5, interleaved medians) on 784-30-10, "
     "forward+backward −22 µs per step at batch 10 (185 → 163 µs) and −19 µs at batch 100",
+    table=FUSED,
 )
 def dense(x, W, b):
     z = x @ W.T
@@ -49,9 +54,10 @@ def dense(x, W, b):
 
 
 dense.defvjp(
-    lambda g, out, x, W, b: g @ W,                                    # BP2's wᵀδ, rows as examples
-    lambda g, out, x, W, b: _rows(g).T @ _rows(x) if len(x.shape) > 1 else g[:, None] * x,  # BP4
-    lambda g, out, x, W, b: _rows(g).sum(axis=0) if len(g.shape) > 1 else g,             # BP3
+    rule(lambda g, out, x, W, b: g @ W, saves="W"),                 # BP2's wᵀδ, rows as examples
+    rule(lambda g, out, x, W, b: _rows(g).T @ _rows(x) if len(x.shape) > 1 else g[:, None] * x,
+         saves="x"),                                                 # BP4
+    rule(lambda g, out, x, W, b: _rows(g).sum(axis=0) if len(g.shape) > 1 else g),  # BP3
 )
 
 
@@ -63,6 +69,7 @@ def _batch(z):
     "sigmoid_cross_entropy",
     "C = (1/n) Σ [ln(1 + eᶻ) − y z];  z̄ = g (σ(z) − y)/n,  ȳ = −g z / n",
     why="stable for logits of ±1000 and exact at z = 0, which the composition is not",
+    table=FUSED,
 )
 def sigmoid_cross_entropy(z, y):
     # ln(1 + e^z) = max(z, 0) + ln(1 + e^−|z|): never overflows.
@@ -71,8 +78,8 @@ def sigmoid_cross_entropy(z, y):
 
 
 sigmoid_cross_entropy.defvjp(
-    lambda g, out, z, y: g * (call(sigmoid, z) - y) / _batch(z),
-    lambda g, out, z, y: -g * z / _batch(z),
+    rule(lambda g, out, z, y: g * (call(sigmoid, z) - y) / _batch(z), saves=("z", "y")),
+    rule(lambda g, out, z, y: -g * z / _batch(z), saves="z"),
 )
 
 
@@ -82,6 +89,7 @@ sigmoid_cross_entropy.defvjp(
     why="Nielsen's cost as one node instead of four (sub, mul, sum, mul) and BP1's ∇ₐC = "
     "(a − y)/n as its rule: measured (issue 5, interleaved medians of 21) on the nn row of "
     "scenario 1 (784-30-10, batch 10), a step went from 140 to 118 µs",
+    table=FUSED,
 )
 def quadratic_cost(a, y):
     diff = a - y
@@ -89,8 +97,8 @@ def quadratic_cost(a, y):
 
 
 quadratic_cost.defvjp(
-    lambda g, out, a, y: g * (a - y) / _batch(a),
-    lambda g, out, a, y: -g * (a - y) / _batch(a),
+    rule(lambda g, out, a, y: g * (a - y) / _batch(a), saves=("a", "y")),
+    rule(lambda g, out, a, y: -g * (a - y) / _batch(a), saves=("a", "y")),
 )
 
 
@@ -103,12 +111,14 @@ def _log_softmax(z):
     "C = −(1/n) Σ y ⊙ log softmax(z);  z̄ = g (softmax(z) Σⱼyⱼ − y)/n,  ȳ = −g log softmax(z)/n",
     why="one node instead of six for the most common classification cost (speed); its rule "
     "is exactly (softmax(z) − y)/n for one-hot targets",
+    table=FUSED,
 )
 def softmax_cross_entropy(z, y):
     return -np.sum(y * _log_softmax(z)) / _batch(z)
 
 
 softmax_cross_entropy.defvjp(
-    lambda g, out, z, y: g * (np.exp(_log_softmax(z)) * y.sum(axis=-1, keepdims=True) - y) / _batch(z),
-    lambda g, out, z, y: -g * _log_softmax(z) / _batch(z),
+    rule(lambda g, out, z, y: g * (np.exp(_log_softmax(z)) * y.sum(axis=-1, keepdims=True) - y)
+         / _batch(z), saves=("z", "y")),
+    rule(lambda g, out, z, y: -g * _log_softmax(z) / _batch(z), saves="z"),
 )

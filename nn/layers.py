@@ -15,7 +15,7 @@ import numpy as np
 
 from autograd_core import Tensor
 
-from .fused import dense
+from . import fused
 from .module import Module, Parameter
 
 
@@ -58,16 +58,22 @@ class Dense(Module):
 
     ``init="default"``: W ~ N(0, 1)/√in, b ~ N(0, 1) (network2.py's default);
     ``init="large"``: W, b ~ N(0, 1) (network.py, chapter 1). ``seed`` makes it repeatable.
+
+    By default z is the engine expression ``x @ W.T + b``: a ``transpose``, a ``matmul``
+    and an ``add``, whose general rules produce BP2–BP4 (see docs/nn.md).
+    ``fused=True`` records one ``dense`` node instead (``nn/fused.py``), an opt-in for
+    speed with the same values and gradients. ``fused`` may be changed at any time.
     """
 
     def __init__(self, in_features: int, out_features: int, init: str = "default",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, fused: bool = False) -> None:
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(f"Dense: sizes must be positive, got in={in_features}, out={out_features}")
         if init not in ("default", "large"):
             raise ValueError(f"Dense: init must be 'default' or 'large', got {init!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
+        self.fused = bool(fused)
         rng = np.random.default_rng(seed)
         scale = 1.0 / np.sqrt(in_features) if init == "default" else 1.0
         self.W = Parameter(rng.standard_normal((out_features, in_features)) * scale, name="W", decay=True)
@@ -77,7 +83,7 @@ class Dense(Module):
 
     def forward(self, x: Any) -> Tensor:
         data = x.data if isinstance(x, Tensor) else x
-        # An ndarray's own .shape: np.shape's dispatch is twice the cost (issue 5).
+        # An ndarray's own .shape: np.shape's dispatch costs twice as much, on every call.
         shape = data.shape if type(data) is np.ndarray else np.shape(data)
         if not shape or shape[-1] != self.in_features:
             where = f" '{self._path}'" if self._path else ""
@@ -86,11 +92,15 @@ class Dense(Module):
                 f"but its last axis must have {self.in_features} features (batch as rows: "
                 f"(batch, {self.in_features})). Check the previous layer's out_features or the data."
             )
-        z = dense(x, self.W, self.b)   # one fused node: see nn/fused.py for the measured gain
+        if self.fused:
+            z = fused.dense(x, self.W, self.b)   # one node whose rules are BP2–BP4 by hand
+        else:
+            z = x @ self.W.T + self.b            # BP2–BP4 come from matmul's and add's rules
         if self._delta_sink is not None and z._node is not None:
             deltas, name = self._delta_sink     # inside Module.record_deltas(): one more use
             z.register_hook(deltas.hook_for_call(name))
         return z
 
     def __repr__(self) -> str:
-        return f"Dense({self.in_features}, {self.out_features})"
+        flag = ", fused=True" if self.fused else ""
+        return f"Dense({self.in_features}, {self.out_features}{flag})"

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_core import Tensor, no_grad
-from autograd_core.inplace import mark_modified
+from autograd_core import Tensor, mark_modified, no_grad
 
 _INF = float("inf")
 

@@ -40,7 +40,7 @@ def test_overhead_command_prints_every_piece_and_phase():
     assert done.returncode == 0, done.stderr
     pieces, phases = done.stdout.strip().split("\n\n")
     piece_rows = [line for line in pieces.splitlines()[2:] if line.startswith("| ")]
-    assert len(piece_rows) == 9, done.stdout
+    assert len(piece_rows) == 10, done.stdout
     for line in piece_rows:
         assert float(line.rsplit("|", 2)[1].replace(",", "")) > 0, line
     phase_rows = [line for line in phases.splitlines()[2:] if line.startswith("| ")]

@@ -88,14 +88,29 @@ def test_inplace_that_would_change_the_shape_is_refused_and_changes_nothing():
 
 def test_optimizer_step_before_backward_is_caught():
     """The classic mistake: updating W (under no_grad) between forward and backward."""
-    W = leaf((3, 2), name="W")
+    W1, W = leaf((3, 2)), leaf((2, 2), name="W")
     x = Tensor(rng.standard_normal((4, 3)))
-    loss = ((x @ W) ** 2).sum()
+    h = (x @ W1).sigmoid()          # h needs a gradient, so h @ W keeps W to compute it (BP2)
+    loss = ((h @ W) ** 2).sum()
     with no_grad():
-        W -= 0.1 * np.ones((3, 2))
+        W -= 0.1 * np.ones((2, 2))
     assert W.version == 1
     with pytest.raises(InplaceError, match=r"input 1 'W' of 'matmul'.*version 1; expected version 0"):
         loss.backward()
+
+
+def test_updating_a_weight_that_no_rule_reads_is_allowed_as_in_pytorch():
+    """x @ W with constant data x: W's rule reads x, and x needs no gradient, so W is not
+    saved and changing it before backward() changes nothing the backward pass uses."""
+    W = leaf((3, 2), name="W")
+    x = Tensor(rng.standard_normal((4, 3)))
+    out = x @ W
+    loss = (out * out).sum()
+    expected = 2 * x.data.T @ out.data
+    with no_grad():
+        W -= 0.1 * np.ones((3, 2))
+    loss.backward()
+    np.testing.assert_allclose(W.grad, expected, rtol=1e-13)
 
 
 # ----------------------------------------------------------------------------- safe cases
@@ -111,13 +126,20 @@ def test_c_plus_equals_c_plus_one_on_a_non_leaf():
     assert c.version == 1 and c.grad_fn.label == "add"
 
 
-def test_c_times_equals_c_uses_the_value_from_before_the_write():
-    a = leaf(3)
+def test_c_times_w_keeps_the_value_from_before_the_write_and_c_times_c_raises():
+    # c *= w: w̄ = g ⊙ c needs c's old value, which the node gets as a copy (PyTorch too).
+    a, w = leaf(3), leaf(3)
     c = a * 1
-    c *= c
+    c *= w
     g = rng.standard_normal(3)
     c.backward(g)
-    np.testing.assert_allclose(a.grad, 2 * a.data * g)
+    np.testing.assert_allclose(w.grad, a.data * g)
+    np.testing.assert_allclose(a.grad, w.data * g)
+    # c *= c: the right operand is c itself, saved and then overwritten: PyTorch raises too.
+    c = a * 1
+    c *= c
+    with pytest.raises(InplaceError, match="input 1 of 'mul'"):
+        c.backward(g)
 
 
 def test_inplace_chains_match_finite_differences():

@@ -131,8 +131,9 @@ def test_step_updates_in_place_and_advances_versions():
 ])
 def test_step_leaves_grad_alone_and_a_graph_from_before_it_raises(make):
     W, b = _params_with_grads((3, 2), (2,))
-    x = Tensor(RNG.standard_normal((4, 3)))
-    loss = ((x @ W + b) ** 2).sum()            # saves W and b's values from before the step
+    # x needs a gradient, so matmul keeps W's value from before the step to compute it.
+    x = Tensor(RNG.standard_normal((4, 3)), requires_grad=True)
+    loss = ((x @ W + b) ** 2).sum()
     grads = [W.grad, b.grad]
     copies = [g.copy() for g in grads]
     make([W, b]).step()

@@ -18,12 +18,15 @@ import autograd_core
 from autograd_core import (
     PRIMITIVES,
     GradcheckError,
+    NotSaved,
     Primitive,
     Tensor,
     gradcheck,
     gradgradcheck,
     gradients,
     primitive,
+    rule,
+    trace_backward,
 )
 
 CASE_LIST = all_cases()
@@ -31,15 +34,17 @@ CASE_IDS = [case_id(name, case) for name, case in CASE_LIST]
 
 
 def _engine_primitives() -> dict[str, Primitive]:
-    """Every primitive autograd_core and nn register, after importing all their modules.
+    """Every primitive of the engine's table and of nn's own (``nn.fused.FUSED``), after
+    importing all their modules.
 
     Primitives that a test or a documentation example registers for itself (defined in a
     test module, or in a docs page run by test_docs.py as module ``docs_<page>``) are left out.
     """
     for module in pkgutil.walk_packages(autograd_core.__path__, "autograd_core."):
         importlib.import_module(module.name)
-    importlib.import_module("nn")  # nn registers its fused costs when imported
-    return {name: prim for name, prim in PRIMITIVES.items()
+    from nn.fused import FUSED
+
+    return {name: prim for name, prim in {**PRIMITIVES, **FUSED}.items()
             if not prim.forward.__module__.startswith(("test_", "tests.", "gradient_cases", "docs_"))}
 
 
@@ -52,8 +57,14 @@ def test_every_registered_primitive_has_gradient_cases():
 
 
 def test_every_case_names_a_registered_primitive():
-    unknown = sorted(set(CASES) - set(PRIMITIVES))
+    unknown = sorted(set(CASES) - set(_engine_primitives()))
     assert not unknown, f"gradient cases for primitives that do not exist: {unknown}"
+
+
+def test_nn_fused_primitives_stay_out_of_the_engine_table():
+    from nn.fused import FUSED
+
+    assert FUSED and not set(FUSED) & set(PRIMITIVES)
 
 
 def test_every_primitive_documents_its_formula():
@@ -77,6 +88,78 @@ def test_vjp_matches_central_differences(name, case):
         )
         np.testing.assert_allclose(a, n, rtol=case.rtol, atol=case.atol,
                                    err_msg=f"{name} ({case.label}): input {index}")
+
+
+@pytest.mark.parametrize(("name", "case"), CASE_LIST, ids=CASE_IDS)
+def test_vjp_with_one_input_requiring_grad_at_a_time(name, case):
+    # The others are constants, so the node keeps only what that input's rule declared and
+    # the rest reach the rules as NotSaved: the engine's real path when data x needs no grad.
+    rng = np.random.default_rng(len(case.label) * 31 + len(name))
+    out_shape = case.fn(*[Tensor(a) for a in case.inputs]).shape
+    g = upstream(out_shape, rng)
+    every = tape_vjp(case.fn, case.inputs, g)
+    for which, array in enumerate(case.inputs):
+        xs = [Tensor(a.copy(), requires_grad=(i == which)) for i, a in enumerate(case.inputs)]
+        out = case.fn(*xs)
+        if not out.requires_grad:
+            continue                          # a non-differentiable input (where's condition)
+        alone = gradients(out, xs[which], grad_outputs=g)
+        np.testing.assert_allclose(alone, every[which], rtol=1e-14, atol=1e-300,
+                                   err_msg=f"{name} ({case.label}): input {which} alone")
+
+
+# ------------------------------------------------ each rule reads only what it declares
+def _guarded(value, declared: bool):
+    """The value itself where the rule declared it, else a guard allowing only metadata."""
+    return value if declared or isinstance(value, NotSaved) else NotSaved(value)
+
+
+def rules_read_only_what_they_declare(out: Tensor, name: str, rng) -> int:
+    """Call every rule of every ``name`` node in ``out``'s graph with each value it did not
+    declare replaced by a guard (shape, ndim, dtype and size only): a rule that reads an
+    undeclared value raises, and the result must equal the rule's result on the values
+    the node kept. Returns how many rules were called."""
+    with trace_backward() as trace:             # gives each node its real upstream gradient
+        out.backward(upstream(out.shape, rng), retain_graph=True)
+    called = 0
+    for step in trace:
+        node, g = step.node, step.grad
+        if node.op is None or node.op.name != name:
+            continue
+        op = node.op
+        names = op.input_names * len(node.saved) if op.variadic else op.input_names
+        kept_out = node.out if node.out is not None else NotSaved(g)
+        for index, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            declared = op.rules[0 if op.variadic else index].saves
+            args = [_guarded(value, n in declared) for value, n in zip(node.saved, names)]
+            guarded = op.vjps[index](g, _guarded(kept_out, "out" in declared), *args, **node.params)
+            unguarded = op.vjps[index](g, kept_out, *node.saved, **node.params)
+            np.testing.assert_array_equal(guarded, unguarded)
+            called += 1
+    return called
+
+
+@pytest.mark.parametrize(("name", "case"), CASE_LIST, ids=CASE_IDS)
+def test_every_rule_reads_only_the_values_it_declares(name, case):
+    xs = [Tensor(a.copy(), requires_grad=True) for a in case.inputs]
+    assert rules_read_only_what_they_declare(case.fn(*xs), name, np.random.default_rng(3)) >= 1
+
+
+def test_the_declaration_check_catches_a_rule_reading_an_undeclared_value():
+    # x̄ = g ⊙ y reads y without declaring it; ȳ's rule declares both, so with both inputs
+    # requiring grad the node keeps y anyway and backward works: only the guard sees the lie.
+    lying = Primitive(lambda x, y: x * y, "mul_undeclared", "z = x ⊙ y;  x̄ = g ⊙ y (y undeclared)")
+    lying.defvjp(rule(lambda g, out, x, y: g * y), rule(lambda g, out, x, y: g * x, saves=("x", "y")))
+    x, y = Tensor(np.ones(3), requires_grad=True), Tensor(np.full(3, 2.0), requires_grad=True)
+    lying(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad, y.data)
+    with pytest.raises(TypeError, match="did not declare"):
+        rules_read_only_what_they_declare(lying(x, y).sum(), "mul_undeclared", np.random.default_rng(0))
+    # With only x requiring grad, y is not kept at all, and the engine itself refuses.
+    with pytest.raises(TypeError, match="did not declare"):
+        lying(x, Tensor(np.full(3, 2.0))).sum().backward()
 
 
 SMOOTH = [(name, case) for name, case in CASE_LIST if case.smooth]
@@ -118,7 +201,7 @@ def _square_forward(x):
 def test_gradcheck_catches_a_wrong_vjp_outside_the_table():
     # d(x²)/dx is 2x; this rule forgets the 2. Built without registering it in PRIMITIVES.
     wrong = Primitive(_square_forward, "square_missing_factor", "z = x²;  x̄ = g ⊙ x  (wrong)")
-    wrong.defvjp(lambda g, out, x: g * x)
+    wrong.defvjp(rule(lambda g, out, x: g * x, saves="x"))
     assert "square_missing_factor" not in PRIMITIVES
     x = np.array([0.5, -1.5, 2.0])
     with pytest.raises(GradcheckError) as info:
@@ -132,7 +215,7 @@ def test_gradcheck_catches_a_wrong_vjp_outside_the_table():
         gradcheck(lambda t: wrong(t), [x], fast_mode=True)
 
     right = Primitive(_square_forward, "square", "z = x²;  x̄ = 2 g ⊙ x")
-    right.defvjp(lambda g, out, x: 2 * g * x)
+    right.defvjp(rule(lambda g, out, x: 2 * g * x, saves="x"))
     assert gradcheck(lambda t: right(t), [x])
 
 
@@ -143,7 +226,7 @@ def test_gradcheck_catches_a_wrong_vjp_registered_in_the_table():
         def wrong_sin(x):
             return np.sin(x)
 
-        wrong_sin.defvjp(lambda g, out, x: g * np.sin(x))
+        wrong_sin.defvjp(rule(lambda g, out, x: g * np.sin(x), saves="x"))
         assert PRIMITIVES[name] is wrong_sin
         with pytest.raises(GradcheckError, match="input 0"):
             gradcheck(lambda t: wrong_sin(t), [np.array([[0.3, 1.0], [-0.7, 2.0]])])
@@ -156,7 +239,8 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
     # The first derivative is right (2x), but the rule is written on x's raw values, so under
     # create_graph it records nothing that depends on x: the second derivative comes out 0.
     detached = Primitive(_square_forward, "square_detached_rule", "z = x²;  x̄ = 2 g ⊙ x (not recorded)")
-    detached.defvjp(lambda g, out, x: 2 * g * np.asarray(x.data if isinstance(x, Tensor) else x))
+    detached.defvjp(rule(lambda g, out, x: 2 * g * np.asarray(x.data if isinstance(x, Tensor) else x),
+                         saves="x"))
     x = np.array([0.5, -1.5])
     assert gradcheck(lambda t: detached(t), [x])
     with pytest.raises(GradcheckError):

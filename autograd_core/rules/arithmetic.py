@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..primitive import primitive
+from ..primitive import primitive, rule
 
 
 @primitive("add", "z = x + y;  x̄ = g,  ȳ = g")
@@ -11,8 +11,8 @@ def add(x, y):
 
 
 add.defvjp(
-    lambda g, out, x, y: g,
-    lambda g, out, x, y: g,
+    rule(lambda g, out, x, y: g),
+    rule(lambda g, out, x, y: g),
 )
 
 
@@ -22,8 +22,8 @@ def sub(x, y):
 
 
 sub.defvjp(
-    lambda g, out, x, y: g,
-    lambda g, out, x, y: -g,
+    rule(lambda g, out, x, y: g),
+    rule(lambda g, out, x, y: -g),
 )
 
 
@@ -33,19 +33,21 @@ def mul(x, y):
 
 
 mul.defvjp(
-    lambda g, out, x, y: g * y,
-    lambda g, out, x, y: g * x,
+    rule(lambda g, out, x, y: g * y, saves="y"),
+    rule(lambda g, out, x, y: g * x, saves="x"),
 )
 
 
-@primitive("div", "z = x / y;  x̄ = g / y,  ȳ = −g ⊙ x / y²")
+@primitive("div", "z = x / y;  x̄ = g / y,  ȳ = −g ⊙ (x / y) / y")
 def div(x, y):
     return x / y
 
 
+# ȳ as −g ⊙ ((x / y) / y), not −g ⊙ x / y²: y² overflows or underflows long before x / y / y
+# does (y = 1e200; a float32 softmax e / Σe with e near 1e-27), as in PyTorch's rule.
 div.defvjp(
-    lambda g, out, x, y: g / y,
-    lambda g, out, x, y: -g * x / (y * y),
+    rule(lambda g, out, x, y: g / y, saves="y"),
+    rule(lambda g, out, x, y: -g * ((x / y) / y), saves=("x", "y")),
 )
 
 
@@ -54,18 +56,31 @@ def neg(x):
     return -x
 
 
-neg.defvjp(lambda g, out, x: -g)
+neg.defvjp(rule(lambda g, out, x: -g))
 
 
 @primitive(
     "pow",
-    "z = x^y;  x̄ = g ⊙ y ⊙ x^(y−1),  ȳ = g ⊙ z ⊙ ln x  (defined for x > 0)",
+    "z = x^y;  x̄ = g ⊙ y ⊙ x^(y−1) (0 where y = 0),  ȳ = g ⊙ z ⊙ ln x (0 where x = 0 and y ≥ 0)",
 )
 def power(x, y):
     return x**y
 
 
+def _pow_dx(g, x, y):
+    # y = 0: z = 1 is constant, so x̄ = 0, even at x = 0 where y x^(y−1) would be 0 · inf.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y == 0, 0.0, g * y * x ** (y - 1))
+
+
+def _pow_dy(g, out, x, y):
+    # x = 0, y ≥ 0: z ln x → 0 (z = 0 for y > 0, and the limit is taken as 0 for y = 0), as
+    # PyTorch defines it, rather than 0 · (−inf) = NaN.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((x == 0) & (y >= 0), 0.0, g * out * np.log(x))
+
+
 power.defvjp(
-    lambda g, out, x, y: g * y * x ** (y - 1),
-    lambda g, out, x, y: g * out * np.log(x),
+    rule(lambda g, out, x, y: _pow_dx(g, x, y), saves=("x", "y")),
+    rule(lambda g, out, x, y: _pow_dy(g, out, x, y), saves=("out", "x", "y")),
 )

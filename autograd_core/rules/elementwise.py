@@ -7,7 +7,7 @@ relu'(0) = 0; |x|' at 0 is 0; clip passes the gradient where a_min <= x <= a_max
 
 import numpy as np
 
-from ..primitive import primitive
+from ..primitive import primitive, rule
 
 
 @primitive("exp", "z = eˣ;  x̄ = g ⊙ z")
@@ -15,7 +15,7 @@ def exp(x):
     return np.exp(x)
 
 
-exp.defvjp(lambda g, out, x: g * out)
+exp.defvjp(rule(lambda g, out, x: g * out, saves="out"))
 
 
 @primitive("log", "z = ln x;  x̄ = g / x")
@@ -23,7 +23,7 @@ def log(x):
     return np.log(x)
 
 
-log.defvjp(lambda g, out, x: g / x)
+log.defvjp(rule(lambda g, out, x: g / x, saves="x"))
 
 
 @primitive("sqrt", "z = √x;  x̄ = g / (2z)", why="its rule reuses the output: cheaper than x**0.5")
@@ -31,7 +31,7 @@ def sqrt(x):
     return np.sqrt(x)
 
 
-sqrt.defvjp(lambda g, out, x: g / (2 * out))
+sqrt.defvjp(rule(lambda g, out, x: g / (2 * out), saves="out"))
 
 
 @primitive("sin", "z = sin x;  x̄ = g ⊙ cos x")
@@ -39,7 +39,7 @@ def sin(x):
     return np.sin(x)
 
 
-sin.defvjp(lambda g, out, x: g * np.cos(x))
+sin.defvjp(rule(lambda g, out, x: g * np.cos(x), saves="x"))
 
 
 @primitive("cos", "z = cos x;  x̄ = −g ⊙ sin x")
@@ -47,7 +47,7 @@ def cos(x):
     return np.cos(x)
 
 
-cos.defvjp(lambda g, out, x: -g * np.sin(x))
+cos.defvjp(rule(lambda g, out, x: -g * np.sin(x), saves="x"))
 
 
 @primitive("tanh", "z = tanh x;  x̄ = g ⊙ (1 − z²)")
@@ -55,7 +55,7 @@ def tanh(x):
     return np.tanh(x)
 
 
-tanh.defvjp(lambda g, out, x: g * (1 - out * out))
+tanh.defvjp(rule(lambda g, out, x: g * (1 - out * out), saves="out"))
 
 
 @primitive(
@@ -65,13 +65,12 @@ tanh.defvjp(lambda g, out, x: g * (1 - out * out))
 )
 def sigmoid(x):
     # For x < −709, e⁻ˣ overflows to inf and 1 / (1 + inf) = 0, the correct limit: only the
-    # warning is silenced. Measured (issue 5): 7x faster than the former
-    # e^(−logaddexp(0, −x)) on a 100×30 batch, 2.7x on 1000×512, same values to 4e-15.
+    # warning is silenced (docs/performance.md has the measured alternatives).
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
 
 
-sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))
+sigmoid.defvjp(rule(lambda g, out, x: g * out * (1 - out), saves="out"))
 
 
 @primitive(
@@ -83,7 +82,7 @@ def relu(x):
     return np.maximum(x, 0)
 
 
-relu.defvjp(lambda g, out, x: g * (out > 0))
+relu.defvjp(rule(lambda g, out, x: g * (out > 0), saves="out"))
 
 
 @primitive("abs", "z = |x|;  x̄ = g ⊙ sign x  (0 at x = 0)")
@@ -91,7 +90,7 @@ def absolute(x):
     return np.abs(x)
 
 
-absolute.defvjp(lambda g, out, x: g * np.sign(x))
+absolute.defvjp(rule(lambda g, out, x: g * np.sign(x), saves="x"))
 
 
 @primitive("clip", "z = min(max(x, a_min), a_max);  x̄ = g ⊙ [a_min ≤ x ≤ a_max]")
@@ -110,7 +109,7 @@ def _inside(x, a_min, a_max):
     return inside
 
 
-clip.defvjp(lambda g, out, x, a_min=None, a_max=None: g * _inside(x, a_min, a_max))
+clip.defvjp(rule(lambda g, out, x, a_min=None, a_max=None: g * _inside(x, a_min, a_max), saves="x"))
 
 
 @primitive("maximum", "z = max(x, y);  x̄ = g ⊙ ([x > y] + ½[x = y]),  ȳ = g ⊙ ([y > x] + ½[x = y])")
@@ -119,8 +118,8 @@ def maximum(x, y):
 
 
 maximum.defvjp(
-    lambda g, out, x, y: g * ((x > y) + 0.5 * (x == y)),
-    lambda g, out, x, y: g * ((y > x) + 0.5 * (x == y)),
+    rule(lambda g, out, x, y: g * ((x > y) + 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * ((y > x) + 0.5 * (x == y)), saves=("x", "y")),
 )
 
 
@@ -130,8 +129,8 @@ def minimum(x, y):
 
 
 minimum.defvjp(
-    lambda g, out, x, y: g * ((x < y) + 0.5 * (x == y)),
-    lambda g, out, x, y: g * ((y < x) + 0.5 * (x == y)),
+    rule(lambda g, out, x, y: g * ((x < y) + 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * ((y < x) + 0.5 * (x == y)), saves=("x", "y")),
 )
 
 
@@ -142,6 +141,6 @@ def where(condition, x, y):
 
 where.defvjp(
     None,
-    lambda g, out, condition, x, y: np.where(condition, g, 0),
-    lambda g, out, condition, x, y: np.where(condition, 0, g),
+    rule(lambda g, out, condition, x, y: np.where(condition, g, 0), saves="condition"),
+    rule(lambda g, out, condition, x, y: np.where(condition, 0, g), saves="condition"),
 )

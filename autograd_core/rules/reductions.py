@@ -8,7 +8,7 @@ PyTorch's ``amax``/``amin`` and JAX).
 
 import numpy as np
 
-from ..primitive import primitive
+from ..primitive import primitive, rule
 
 
 def kept_shape(shape, axis):
@@ -32,7 +32,7 @@ def tensor_sum(x, axis=None, keepdims=False):
 
 # Up to this many elements, x̄ of a sum is written out (np.full: about 1 µs) rather than
 # built as a broadcast view (np.broadcast_to: about 3.8 µs); a large x keeps the view,
-# which writes nothing. Measured for issue 5: the cost's sum of a 10×10 output.
+# which writes nothing.
 SMALL_SUM = 4096
 
 
@@ -42,7 +42,7 @@ def _sum_vjp(g, out, x, axis=None, keepdims=False):
     return np.broadcast_to(keep_axes(g, x.shape, axis), x.shape)
 
 
-tensor_sum.defvjp(_sum_vjp)
+tensor_sum.defvjp(rule(_sum_vjp))
 
 
 def _share_among_ties(g, out, x, axis):
@@ -57,7 +57,8 @@ def tensor_max(x, axis=None, keepdims=False):
 
 
 tensor_max.defvjp(
-    lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis)
+    rule(lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis),
+         saves=("out", "x"))
 )
 
 
@@ -67,7 +68,8 @@ def tensor_min(x, axis=None, keepdims=False):
 
 
 tensor_min.defvjp(
-    lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis)
+    rule(lambda g, out, x, axis=None, keepdims=False: _share_among_ties(g, out, x, axis),
+         saves=("out", "x"))
 )
 
 
@@ -85,6 +87,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 logsumexp.defvjp(
-    lambda g, out, x, axis=None, keepdims=False:
-        keep_axes(g, x.shape, axis) * np.exp(x - keep_axes(out, x.shape, axis))
+    rule(lambda g, out, x, axis=None, keepdims=False:
+         keep_axes(g, x.shape, axis) * np.exp(x - keep_axes(out, x.shape, axis)),
+         saves=("out", "x"))
 )

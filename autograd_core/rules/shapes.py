@@ -3,7 +3,7 @@ broadcast_to, indexing and its adjoint, concatenate, and dtype casts."""
 
 import numpy as np
 
-from ..primitive import call, primitive
+from ..primitive import call, primitive, rule
 
 
 @primitive("reshape", "z = x viewed with a new shape;  x̄ = g reshaped to x's shape")
@@ -11,7 +11,7 @@ def reshape(x, shape):
     return np.reshape(x, shape)
 
 
-reshape.defvjp(lambda g, out, x, shape: g.reshape(x.shape))
+reshape.defvjp(rule(lambda g, out, x, shape: g.reshape(x.shape)))
 
 
 @primitive("transpose", "z = x with axes permuted;  x̄ = g with the inverse permutation")
@@ -19,11 +19,12 @@ def transpose(x, axes=None):
     return np.transpose(x, axes)
 
 
-def _inverse(axes):
-    return None if axes is None else tuple(np.argsort(axes))
+def _inverse(axes, ndim):
+    # Negative axes name the same axis as axis + ndim: normalise before inverting.
+    return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
 
 
-transpose.defvjp(lambda g, out, x, axes=None: g.transpose(_inverse(axes)))
+transpose.defvjp(rule(lambda g, out, x, axes=None: g.transpose(_inverse(axes, x.ndim))))
 
 
 @primitive(
@@ -35,7 +36,7 @@ def broadcast_to(x, shape):
 
 
 # The engine reduces every gradient to its input's shape, which is all this rule needs.
-broadcast_to.defvjp(lambda g, out, x, shape: g)
+broadcast_to.defvjp(rule(lambda g, out, x, shape: g))
 
 
 def is_basic_index(index):
@@ -49,7 +50,7 @@ def getitem(x, index):
     return x[index]
 
 
-getitem.defvjp(lambda g, out, x, index: call(scatter_add, g, shape=x.shape, index=index))
+getitem.defvjp(rule(lambda g, out, x, index: call(scatter_add, g, shape=x.shape, index=index)))
 
 
 @primitive(
@@ -67,7 +68,7 @@ def scatter_add(g, shape, index):
     return result
 
 
-scatter_add.defvjp(lambda g, out, values, shape, index: call(getitem, g, index=index))
+scatter_add.defvjp(rule(lambda g, out, values, shape, index: call(getitem, g, index=index)))
 
 
 @primitive("setitem", "z = x with z[index] = v;  x̄ = g with 0 at index,  v̄ = g[index]")
@@ -84,8 +85,8 @@ def _untouched(shape, index):
 
 
 setitem.defvjp(
-    lambda g, out, x, v, index: g * _untouched(x.shape, index),
-    lambda g, out, x, v, index: call(getitem, g, index=index),
+    rule(lambda g, out, x, v, index: g * _untouched(x.shape, index)),
+    rule(lambda g, out, x, v, index: call(getitem, g, index=index)),
 )
 
 
@@ -101,7 +102,7 @@ def _slice_of(g, out, *xs, axis=0, which):
     return call(getitem, g, index=index)
 
 
-concatenate.defvjp_each(_slice_of)
+concatenate.defvjp_each(rule(_slice_of))
 
 
 @primitive("astype", "z = x converted to dtype;  x̄ = g converted back to x's dtype")
@@ -109,4 +110,4 @@ def astype(x, dtype):
     return x.astype(dtype)
 
 
-astype.defvjp(lambda g, out, x, dtype: g.astype(x.dtype))
+astype.defvjp(rule(lambda g, out, x, dtype: g.astype(x.dtype)))
