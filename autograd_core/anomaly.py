@@ -30,8 +30,16 @@ from .errors import AutogradError
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-# How many detect_anomaly() blocks are open: a count rather than a flag, so that blocks nest.
-_open_blocks = 0
+class _AnomalyState:
+    """``enabled`` while some ``detect_anomaly()`` block is open (they nest: a count)."""
+
+    def __init__(self) -> None:
+        self.open_blocks = 0
+        self.enabled = False
+
+
+#: Read by recording and by the backward pass: ``state.enabled``.
+state = _AnomalyState()
 
 
 class AnomalyError(AutogradError):
@@ -48,18 +56,19 @@ class Origin:
 
 def is_enabled() -> bool:
     """True inside ``detect_anomaly()``."""
-    return _open_blocks > 0
+    return state.enabled
 
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Record each operation's source line; raise ``AnomalyError`` at the first NaN/inf gradient."""
-    global _open_blocks
-    _open_blocks += 1
+    state.open_blocks += 1
+    state.enabled = True
     try:
         yield
     finally:
-        _open_blocks -= 1
+        state.open_blocks -= 1
+        state.enabled = state.open_blocks > 0
 
 
 def origin_of(out: np.ndarray) -> Origin:

@@ -28,7 +28,7 @@ from . import anomaly
 from .broadcasting import sum_to_shape
 from .errors import BackwardError, InplaceError, ShapeError
 from .grad_mode import set_grad_enabled
-from .node import Node, NotSaved
+from .node import OUTPUT_NOT_SAVED, Node
 from .tensor import Tensor, result_tensor
 
 
@@ -101,23 +101,33 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
 # ------------------------------------------------------------------------ the loop
 def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> Arrivals:
     """The backward loop: from the roots back to the leaves, each node once."""
-    frontier = _Frontier()
+    # grads: the gradient summed so far for each node that received some and is not done.
+    # Operations wait in a heap of -seq (the latest recorded comes out first; plain ints,
+    # nothing for the garbage collector to track). Leaves propagate nothing: they stay in
+    # grads and are finished after every operation, in the order their gradients arrived.
+    grads: dict[Node, Any] = {}
+    heap: list[int] = []
+    waiting: dict[int, Node] = {}
     for node, seed in roots:
-        frontier.add(node, seed)
+        _add_gradient(node, seed, grads, heap, waiting)
     arrivals = Arrivals(wanted, _tracers[-1] if _tracers else None)
+    check = anomaly.check_gradient if anomaly.state.enabled else None
     processed = []
     # With create_graph the rules' own operations are recorded (second derivatives).
     with set_grad_enabled(create_graph):
-        while frontier:
-            node, g = frontier.pop_latest()
-            g = arrivals.arrive(node, g)
-            input_grads = _apply_rules(node, g, create_graph)
+        while heap:
+            node = waiting.pop(-heappop(heap))
+            g = grads.pop(node)
+            if arrivals.stops_at(node):
+                g = arrivals.arrive(node, g)          # hooks, a retained .grad, a wanted input
+            input_grads = _apply_rules(node, g, create_graph, check)
             processed.append(node)
             for parent, grad in zip(node.parents, input_grads):
                 if parent is not None:
-                    frontier.add(parent, grad)
-            arrivals.record_step(node, g, input_grads)
-        for leaf, g in frontier.leaves():
+                    _add_gradient(parent, grad, grads, heap, waiting)
+            if arrivals.trace is not None:
+                arrivals.record_step(node, g, input_grads)
+        for leaf, g in grads.items():                 # only leaves are left
             arrivals.record_step(leaf, arrivals.arrive(leaf, g), ())
     if not retain_graph:
         for node in processed:
@@ -125,54 +135,31 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     return arrivals
 
 
-class _Frontier:
-    """The nodes that have received gradient but are not processed yet, and those gradients.
-
-    Operations come out latest-recorded first (a heap of ``-seq``); gradients for the
-    same node are summed on arrival. Leaves propagate nothing, so they skip the heap
-    and are finished after every operation, in the order their gradients arrived.
-    """
-
-    def __init__(self) -> None:
-        self.grads: dict[Node, Any] = {}
-        self.heap: list[int] = []                  # plain ints: nothing for the GC to track
-        self.node_at: dict[int, Node] = {}
-
-    def add(self, node: Node, grad: Any) -> None:
-        grads = self.grads
-        if node in grads:
-            grads[node] = grads[node] + grad
-            return
+def _add_gradient(node: Node, grad: Any, grads: dict, heap: list, waiting: dict) -> None:
+    """One more contribution to ``node``'s gradient; an operation seen first joins the heap."""
+    if node in grads:
+        grads[node] = grads[node] + grad
+    else:
         grads[node] = grad
         if node.op is not None:
-            self.node_at[node.seq] = node
-            heappush(self.heap, -node.seq)
-
-    def __bool__(self) -> bool:
-        return bool(self.heap)
-
-    def pop_latest(self) -> tuple[Node, Any]:
-        node = self.node_at.pop(-heappop(self.heap))
-        return node, self.grads.pop(node)
-
-    def leaves(self) -> Any:
-        return self.grads.items()
+            waiting[node.seq] = node
+            heappush(heap, -node.seq)
 
 
-def _apply_rules(node: Node, g: Any, create_graph: bool) -> list:
+def _apply_rules(node: Node, g: Any, create_graph: bool, check: Any) -> list:
     """One node's vector-Jacobian products: the gradient for each input that needs one."""
     saved = node.saved
     if saved is None:
         raise _released_error(node)
-    _check_versions(node)
+    if node.watched or node.out_version is not None:
+        _check_versions(node)
     op, params = node.op, node.params
     if create_graph:
         out, args = _as_tensors(node)
     else:
         out, args = node.out, saved
     if out is None:
-        out = NotSaved(g)       # no rule in use declared "out": only its shape and dtype
-    check = anomaly.check_gradient if anomaly.is_enabled() else None
+        out = OUTPUT_NOT_SAVED      # no rule in use declared "out"; its shape is g's
     input_grads = []
     for index, parent in enumerate(node.parents):
         if parent is None:
@@ -244,6 +231,10 @@ class Arrivals:
         # Two parallel lists rather than a list of pairs: no tuple per leaf for the GC to track.
         self.nodes_to_fill: list[Node] = []
         self.grads_to_fill: list[Any] = []
+
+    def stops_at(self, node: Node) -> bool:
+        """Whether ``node`` has hooks, a ``.grad`` to fill or is wanted: most nodes have none."""
+        return node.hooks is not None or node.tensor_ref is not None or node in self.wanted
 
     def arrive(self, node: Node, g: Any) -> Any:
         """``node``'s gradient is complete: run its hooks, keep it where it is wanted."""

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .errors import AutogradError, ShapeError
-from .primitive import Primitive, rule
+from .primitive import Primitive, SavePlan, rule
 from .tensor import Tensor
 
 _INPUT, _OUTPUT, _OTHER = "input", "output", "other"
@@ -111,10 +111,11 @@ class Function:
 class _FunctionPrimitive(Primitive):
     """A Function's primitive: it saves what ``forward`` passed to ``ctx.save_for_backward``."""
 
-    def saved_values(self, needs_grad: tuple[bool, ...], params: Mapping[str, Any]) -> tuple:
+    def saved_values(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
         sources = params["ctx"]._sources
-        inputs = sorted({index for source, index in sources if source == _INPUT})
-        return tuple(inputs), any(source == _OUTPUT for source, _ in sources)
+        kept = {index for source, index in sources if source == _INPUT}
+        return SavePlan(tuple(sorted(kept)), tuple(i for i in range(count) if i not in kept),
+                        any(source == _OUTPUT for source, _ in sources))
 
 
 def _make_primitive(cls: type[Function]) -> Primitive:

@@ -20,7 +20,9 @@ class _GradState(threading.local):
     enabled = True
 
 
-_state = _GradState()
+#: This thread's flag, read by recording: ``state.enabled``.
+state = _GradState()
+_state = state
 
 
 def is_grad_enabled() -> bool:

@@ -10,6 +10,7 @@ a tensor the user created with ``requires_grad=True``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
@@ -113,7 +114,7 @@ class NotSaved:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def __getattr__(self, attribute: str) -> Any:
         raise AttributeError(_not_saved_message(f"read .{attribute} of"))
@@ -133,6 +134,12 @@ class NotSaved:
 
     def __repr__(self) -> str:
         return f"NotSaved(shape={self.shape}, dtype={self.dtype})"
+
+
+#: What rules receive as ``out`` on the backward pass when none of them declared it. Its
+#: shape and dtype are those of ``g``; the guard in the tests checks rules with the real ones.
+OUTPUT_NOT_SAVED = NotSaved(np.empty(0))
+OUTPUT_NOT_SAVED.shape = OUTPUT_NOT_SAVED.dtype = None
 
 
 def _not_saved_message(what: str) -> str:

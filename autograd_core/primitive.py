@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class Primitive:
         self.input_names: tuple[str, ...] = ()
         self.variadic = False                   # forward(*xs): one rule serves every input
         self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
-        self._saved_by_need: dict[tuple[bool, ...], tuple[tuple[int, ...], bool]] = {}
+        self._saved_by_need: dict[tuple[int, int], SavePlan] = {}   # see saved_values
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
@@ -136,16 +136,20 @@ class Primitive:
                 f"'out' nor an input of the forward ({', '.join(self.input_names)})."
             )
 
-    def saved_values(self, needs_grad: tuple[bool, ...], params: Mapping[str, Any]) -> tuple:
-        """Which inputs (indices) and whether the output the tape keeps, given which inputs
-        need a gradient: what the rules of those inputs declared, nothing more."""
-        plan = self._saved_by_need.get(needs_grad)
+    def saved_values(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
+        """What the tape keeps for a call with ``count`` inputs, of which those whose bit is set
+        in ``needs_grad`` (bit i for input i) need a gradient: what the rules of those inputs
+        declared, nothing more. Worked out once per pattern, then looked up. (``params``: the
+        call's keyword parameters; a Function decides per call.)"""
+        plan = self._saved_by_need.get((needs_grad, count))
         if plan is None:
-            rules = self.rules * len(needs_grad) if self.variadic else self.rules
-            names = {n for each, need in zip(rules, needs_grad) if need for n in each.saves}
-            input_names = self.input_names * len(needs_grad) if self.variadic else self.input_names
-            plan = (tuple(i for i, n in enumerate(input_names) if n in names), "out" in names)
-            self._saved_by_need[needs_grad] = plan
+            rules = self.rules * count if self.variadic else self.rules
+            names = {n for i, each in enumerate(rules) if needs_grad >> i & 1 for n in each.saves}
+            input_names = self.input_names * count if self.variadic else self.input_names
+            plan = SavePlan(tuple(i for i, n in enumerate(input_names) if n in names),
+                            tuple(i for i, n in enumerate(input_names) if n not in names),
+                            "out" in names)
+            self._saved_by_need[needs_grad, count] = plan
         return plan
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
@@ -153,6 +157,15 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}: {self.formula}>"
+
+
+class SavePlan(NamedTuple):
+    """What a node keeps: ``inputs`` by index (the others, ``not_saved``, become NotSaved)
+    and whether ``out`` is kept."""
+
+    inputs: tuple[int, ...]
+    not_saved: tuple[int, ...]
+    out: bool
 
 
 def primitive(name: str, formula: str, why: str = "",
@@ -196,7 +209,21 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
     This is the only place where operations are recorded. Nothing is kept when no
     input needs a gradient or recording is off (``no_grad``).
     """
-    values = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    # The inputs' values, their nodes, and which of them need a gradient (bit i: input i).
+    # A plain loop: list comprehensions cost a function call each on Python 3.11.
+    values, parents, needs_grad = [], [], 0
+    for index, x in enumerate(inputs):
+        if isinstance(x, Tensor):
+            values.append(x.data)
+            parent = x._node
+            if parent is not None and index not in op.not_differentiable:
+                needs_grad |= 1 << index
+            else:
+                parent = None
+            parents.append(parent)
+        else:
+            values.append(x)
+            parents.append(None)
     try:
         # Most operations have no params: a call without ** is measurably cheaper.
         out = op.forward(*values, **params) if params else op.forward(*values)
@@ -204,28 +231,30 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
         raise forward_shape_error(op.name, values, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)       # numpy returns scalars from 0-d operations: keep an array
-    node = None
-    if grad_mode.is_grad_enabled():
-        parents = [x._node if isinstance(x, Tensor) else None for x in inputs]
-        for index in op.not_differentiable:         # where's condition: never differentiated
-            parents[index] = None
-        if parents.count(None) < len(parents):      # some input needs a gradient
-            node = _make_node(op, inputs, values, parents, out, params)
-    result = result_tensor(out, node)
+    result = result_tensor(out, None)
+    if needs_grad and grad_mode.state.enabled:
+        result._node = _make_node(op, inputs, values, parents, needs_grad, out, params)
     if out.base is not None:        # a view (x.T, x[1:3]): it shares the operand's versions
         share_versions(result, inputs)
     return result
 
 
-def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, out: np.ndarray,
-               params: Mapping[str, Any]) -> Node:
-    """The tape entry: the values that the rules of the inputs needing a gradient declared."""
-    needs_grad = tuple([parent is not None for parent in parents])
-    saved_inputs, saves_out = op.saved_values(needs_grad, params)
-    saved = [value if i in saved_inputs else NotSaved(value) for i, value in enumerate(values)]
-    watched = [(i, inputs[i], inputs[i]._version) for i in saved_inputs if isinstance(inputs[i], Tensor)]
-    node = Node(op, tuple(parents), tuple(saved), out if saves_out else None, tuple(watched), params)
-    if anomaly.is_enabled():
+def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, needs_grad: int,
+               out: np.ndarray, params: Mapping[str, Any]) -> Node:
+    """The tape entry: the values that the rules of the inputs needing a gradient declared.
+
+    ``values`` (the inputs' arrays, a list of record's own) becomes the node's ``saved``.
+    """
+    plan = op.saved_values(needs_grad, len(values), params)
+    for index in plan.not_saved:
+        values[index] = NotSaved(values[index])
+    watched = ()
+    for index in plan.inputs:
+        tensor = inputs[index]
+        if isinstance(tensor, Tensor):
+            watched += ((index, tensor, tensor._version),)
+    node = Node(op, tuple(parents), tuple(values), out if plan.out else None, watched, params)
+    if anomaly.state.enabled:
         node.origin = anomaly.origin_of(out)
     return node
 

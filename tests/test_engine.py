@@ -478,3 +478,28 @@ def test_pickling_a_computed_tensor_names_its_operation():
     with pytest.raises(AutogradError, match=r"computed by 'mul'.*t\.detach\(\)"):
         pickle.dumps(y)
     assert pickle.loads(pickle.dumps(y.detach())).data.tolist() == [3.0, 6.0]
+
+
+def test_a_rule_function_shared_by_two_primitives_and_a_partial_rule_both_work():
+    import functools
+
+    def scaled(g, out, x, factor):
+        return factor * g
+
+    shared = rule(lambda g, out, x: g)
+    first = Primitive(lambda x: x + 0.0, "identity_one", "z = x;  x̄ = g").defvjp(shared)
+    second = Primitive(lambda x: x * 1.0, "identity_two", "z = x;  x̄ = g").defvjp(shared)
+    triple = Primitive(lambda x: 3 * x, "triple", "z = 3x;  x̄ = 3g")
+    triple.defvjp(rule(functools.partial(scaled, factor=3.0)))
+    x = leaf([1.0, 2.0])
+    (first(x) + second(x) + triple(x)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [5.0, 5.0])
+    assert first.vjps[0] is second.vjps[0] and first.vjps[0].__name__ == "<lambda>"
+
+
+def test_a_declaration_naming_no_input_is_refused_at_definition():
+    prim = Primitive(lambda x, y: x * y, "mul_typo", "z = x ⊙ y")
+    with pytest.raises(ValueError, match=r"\['w'\] is neither 'out' nor an input"):
+        prim.defvjp(rule(lambda g, out, x, y: g * y, saves="w"), None)
+    with pytest.raises(TypeError, match="wrap it as rule"):
+        prim.defvjp(lambda g, out, x, y: g * y, None)

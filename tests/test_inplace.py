@@ -318,3 +318,14 @@ def test_transient_views_do_not_accumulate_in_the_base_group():
     for _ in range(1000):
         _ = W.T                                  # a view each time, dropped at once
     assert len(W._aliases) < 40
+
+
+def test_modifying_the_output_of_logsumexp_is_caught_on_every_python():
+    # Its rule reads `out` (x̄ = g ⊙ e^(x − out)). Python 3.13's fused opcodes once hid that
+    # read from a bytecode scan, and a wrong gradient came out; the declaration cannot hide.
+    for keepdims in (False, True):
+        x = leaf((2, 3))
+        y = x.logsumexp(axis=1, keepdims=keepdims)
+        y += 1.0
+        with pytest.raises(InplaceError, match="output of 'logsumexp'"):
+            y.sum().backward()

@@ -68,16 +68,16 @@ def power(x, y):
 
 
 def _pow_dx(g, x, y):
-    # y = 0: z = 1 is constant, so x̄ = 0, even at x = 0 where y x^(y−1) would be 0 · inf.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y == 0, 0.0, g * y * x ** (y - 1))
+    # y = 0: z = 1 is constant, so x̄ = 0, even at x = 0 where y x^(y−1) would be 0 · inf:
+    # there the power is taken as x^0 instead (the factor y = 0 makes the product 0).
+    exponent = y - 1 if np.ndim(y) == 0 and y != 0 else np.where(y == 0, 0.0, y - 1)
+    return g * y * x**exponent
 
 
 def _pow_dy(g, out, x, y):
     # x = 0, y ≥ 0: z ln x → 0 (z = 0 for y > 0, and the limit is taken as 0 for y = 0), as
-    # PyTorch defines it, rather than 0 · (−inf) = NaN.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((x == 0) & (y >= 0), 0.0, g * out * np.log(x))
+    # PyTorch defines it, rather than 0 · (−inf) = NaN: there ln 1 = 0 is used instead.
+    return g * out * np.log(np.where((x == 0) & (y >= 0), 1.0, x))
 
 
 power.defvjp(

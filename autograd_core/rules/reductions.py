@@ -82,8 +82,10 @@ tensor_min.defvjp(
 def logsumexp(x, axis=None, keepdims=False):
     shift = np.max(x, axis=axis, keepdims=True)
     shift = np.where(np.isfinite(shift), shift, 0)
-    total = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
-    return total if keepdims else total.reshape(np.sum(x, axis=axis).shape)
+    # The sum of the shifted exponentials, plus the shift with the reduced axes dropped
+    # unless kept: a fresh array, never a view of a temporary (in-place writes must count).
+    summed = np.sum(np.exp(x - shift), axis=axis, keepdims=keepdims)
+    return np.log(summed) + (shift if keepdims else np.squeeze(shift, axis=axis))
 
 
 logsumexp.defvjp(
