@@ -111,6 +111,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     for node, seed in roots:
         _add_gradient(node, seed, grads, heap, waiting)
     arrivals = Arrivals(wanted, _tracers[-1] if _tracers else None)
+    wanted = arrivals.wanted
     check = anomaly.check_gradient if anomaly.state.enabled else None
     processed = []
     # With create_graph the rules' own operations are recorded (second derivatives).
@@ -118,7 +119,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
         while heap:
             node = waiting.pop(-heappop(heap))
             g = grads.pop(node)
-            if arrivals.stops_at(node):
+            if node.hooks is not None or node.tensor_ref is not None or node in wanted:
                 g = arrivals.arrive(node, g)          # hooks, a retained .grad, a wanted input
             input_grads = _apply_rules(node, g, create_graph, check)
             processed.append(node)
@@ -231,10 +232,6 @@ class Arrivals:
         # Two parallel lists rather than a list of pairs: no tuple per leaf for the GC to track.
         self.nodes_to_fill: list[Node] = []
         self.grads_to_fill: list[Any] = []
-
-    def stops_at(self, node: Node) -> bool:
-        """Whether ``node`` has hooks, a ``.grad`` to fill or is wanted: most nodes have none."""
-        return node.hooks is not None or node.tensor_ref is not None or node in self.wanted
 
     def arrive(self, node: Node, g: Any) -> Any:
         """``node``'s gradient is complete: run its hooks, keep it where it is wanted."""

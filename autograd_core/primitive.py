@@ -90,7 +90,7 @@ class Primitive:
         self.input_names: tuple[str, ...] = ()
         self.variadic = False                   # forward(*xs): one rule serves every input
         self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
-        self._saved_by_need: dict[tuple[int, int], SavePlan] = {}   # see saved_values
+        self._saved_by_need: dict[Any, SavePlan] = {}   # see saved_values
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
@@ -141,7 +141,8 @@ class Primitive:
         in ``needs_grad`` (bit i for input i) need a gradient: what the rules of those inputs
         declared, nothing more. Worked out once per pattern, then looked up. (``params``: the
         call's keyword parameters; a Function decides per call.)"""
-        plan = self._saved_by_need.get((needs_grad, count))
+        key = (needs_grad, count) if self.variadic else needs_grad
+        plan = self._saved_by_need.get(key)
         if plan is None:
             rules = self.rules * count if self.variadic else self.rules
             names = {n for i, each in enumerate(rules) if needs_grad >> i & 1 for n in each.saves}
@@ -149,7 +150,7 @@ class Primitive:
             plan = SavePlan(tuple(i for i, n in enumerate(input_names) if n in names),
                             tuple(i for i, n in enumerate(input_names) if n not in names),
                             "out" in names)
-            self._saved_by_need[needs_grad, count] = plan
+            self._saved_by_need[key] = plan
         return plan
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:

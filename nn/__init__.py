@@ -1,5 +1,10 @@
 """nn: neural-network building blocks written as ordinary ``autograd_core`` expressions.
 
+``Dense`` is ``x @ W.T + b`` and the costs are composed from the engine's primitives,
+so their gradients come from the engine's general rules. ``fused=True`` on a layer or
+a cost opts into one hand-differentiated node instead (``nn.fused``, nn's own table of
+primitives, not the engine's), for speed.
+
 ``nn.reference`` is Nielsen's BP1–BP4 written by hand in numpy, an independent
 second opinion; ``nn.reference.compare`` puts the two side by side.
 """

@@ -163,7 +163,7 @@ def _from_logits(z: Any, y: Any, shape: tuple[int, ...]) -> Tensor:
     The usual stable form max(z, 0) + ln(1 + e^−|z|), composed, would get 0 there
     instead, from the subgradients relu'(0) = |·|'(0) = 0.
     """
-    zeros = np.zeros(shape, dtype=np.result_type(_values(z), np.float64))
+    zeros = np.zeros(shape, dtype=_values(z).dtype)
     softplus = ac.logsumexp(ac.stack([zeros, z], axis=-1), axis=-1)
     return (softplus - ac.mul(y, z)).sum() / shape[0]
 

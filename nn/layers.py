@@ -15,7 +15,7 @@ import numpy as np
 
 from autograd_core import Tensor
 
-from . import fused
+from . import fused as _fused
 from .module import Module, Parameter
 
 
@@ -93,9 +93,9 @@ class Dense(Module):
                 f"(batch, {self.in_features})). Check the previous layer's out_features or the data."
             )
         if self.fused:
-            z = fused.dense(x, self.W, self.b)   # one node whose rules are BP2–BP4 by hand
+            z = _fused.dense(x, self.W, self.b)  # one node whose rules are BP2–BP4 by hand
         else:
-            z = x @ self.W.T + self.b            # BP2–BP4 come from matmul's and add's rules
+            z = x @ self.W.T + self.b            # BP2–BP4: the rules of matmul, transpose, add
         if self._delta_sink is not None and z._node is not None:
             deltas, name = self._delta_sink     # inside Module.record_deltas(): one more use
             z.register_hook(deltas.hook_for_call(name))

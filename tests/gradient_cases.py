@@ -226,7 +226,7 @@ def _div(sx, sy):
 
 
 def _nn_cost_cases() -> dict[str, list[Case]]:
-    """nn's fused costs (registered by nn/fused.py when nn is imported): cases kept by the nn owner."""
+    """nn's fused costs (in nn's own table, nn.fused.FUSED): cases kept by the nn owner."""
     from nn.fused import quadratic_cost, sigmoid_cross_entropy, softmax_cross_entropy
 
     def probabilities(shape: tuple[int, ...]) -> np.ndarray:

@@ -43,14 +43,17 @@ def test_quadratic_composed_from_primitives_gives_same_identity():
     np.testing.assert_allclose(z.grad, (z.data - y) / 4, rtol=1e-14, atol=1e-16)
 
 
-@pytest.mark.parametrize("form", ["cost on sigmoid", "fused from logits", "composed from primitives"])
+@pytest.mark.parametrize("form", ["cost on sigmoid", "from logits", "fused from logits",
+                                  "composed from primitives"])
 def test_binary_cross_entropy_after_sigmoid_gives_residual_over_batch(form):
     z = _logits((6, 3))
     y = RNG.integers(0, 2, (6, 3)).astype(float)
     if form == "cost on sigmoid":
         loss = nn.CrossEntropyCost()(nn.Sigmoid()(z), y)
-    elif form == "fused from logits":
+    elif form == "from logits":
         loss = nn.CrossEntropyCost(from_logits=True)(z, y)
+    elif form == "fused from logits":
+        loss = nn.CrossEntropyCost(from_logits=True, fused=True)(z, y)
     else:
         a = ac.sigmoid(z)
         loss = -(y * ac.log(a) + (1 - y) * ac.log(1 - a)).sum() / 6
@@ -60,15 +63,17 @@ def test_binary_cross_entropy_after_sigmoid_gives_residual_over_batch(form):
     np.testing.assert_allclose(z.grad, (a - y) / 6, rtol=1e-10, atol=1e-15)
 
 
-@pytest.mark.parametrize("form", ["integer labels", "one-hot", "composed from primitives"])
+@pytest.mark.parametrize("form", ["integer labels", "one-hot", "fused, integer labels", "fused, one-hot",
+                                  "composed from primitives"])
 def test_softmax_cross_entropy_gives_residual_over_batch(form):
     z = _logits((5, 4))
     labels = RNG.integers(0, 4, 5)
     y = np.eye(4)[labels]
-    if form == "integer labels":
-        loss = nn.SoftmaxCrossEntropy()(z, labels)
-    elif form == "one-hot":
-        loss = nn.SoftmaxCrossEntropy()(z, y)
+    cost = nn.SoftmaxCrossEntropy(fused=form.startswith("fused"))
+    if form.endswith("integer labels"):
+        loss = cost(z, labels)
+    elif form.endswith("one-hot"):
+        loss = cost(z, y)
     else:
         loss = -(y * ac.log_softmax(z, axis=1)).sum() / 5
     loss.backward()
@@ -77,20 +82,23 @@ def test_softmax_cross_entropy_gives_residual_over_batch(form):
     np.testing.assert_allclose(z.grad, (p - y) / 5, rtol=1e-12, atol=1e-16)
 
 
-def test_sigmoid_cross_entropy_is_exact_at_zero_logit():
-    # The composition relu(z) − yz + log1p(exp(−|z|)) would give −y here (relu'(0) = |·|'(0) = 0).
+@pytest.mark.parametrize("fused", [False, True])
+def test_sigmoid_cross_entropy_is_exact_at_zero_logit(fused):
+    # Composed through logsumexp the rule gives σ(0) = ½ exactly; the other stable form,
+    # relu(z) − yz + log1p(exp(−|z|)), composed, would give −y here (relu'(0) = |·|'(0) = 0).
     z = Tensor(np.zeros((2, 2)), requires_grad=True)
     y = np.array([[0.0, 1.0], [1.0, 0.0]])
-    nn.CrossEntropyCost(from_logits=True)(z, y).backward()
+    nn.CrossEntropyCost(from_logits=True, fused=fused)(z, y).backward()
     np.testing.assert_array_equal(z.grad, (0.5 - y) / 2)
 
 
 # --------------------------------------------------------------------- stability
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("value", [1000.0, -1000.0])
-def test_from_logit_costs_are_stable_for_huge_logits(value):
+def test_from_logit_costs_are_stable_for_huge_logits(value, fused):
     z = Tensor(np.array([[value, -value, 0.0], [value, value, -value]]), requires_grad=True)
     y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
-    loss = nn.CrossEntropyCost(from_logits=True)(z, y)
+    loss = nn.CrossEntropyCost(from_logits=True, fused=fused)(z, y)
     loss.backward()
     expected = np.sum(np.maximum(z.data, 0) - z.data * y + np.log1p(np.exp(-np.abs(z.data)))) / 2
     assert np.isfinite(loss.item()) and np.isfinite(z.grad).all()
@@ -98,7 +106,7 @@ def test_from_logit_costs_are_stable_for_huge_logits(value):
     np.testing.assert_allclose(z.grad, (_sigmoid(z.data) - y) / 2, atol=1e-300)
 
     z2 = Tensor(z.data.copy(), requires_grad=True)
-    loss2 = nn.SoftmaxCrossEntropy()(z2, np.array([1, 2]))
+    loss2 = nn.SoftmaxCrossEntropy(fused=fused)(z2, np.array([1, 2]))
     loss2.backward()
     assert np.isfinite(loss2.item()) and np.isfinite(z2.grad).all()
     np.testing.assert_allclose(z2.grad, (_softmax(z2.data) - np.eye(3)[[1, 2]]) / 2, atol=1e-300)
@@ -193,10 +201,19 @@ def test_fused_primitives_pass_gradcheck_and_gradgradcheck(prim):
     assert ac.gradgradcheck(lambda z, y: prim(z, y) * weight, [z, y])
 
 
+def test_composed_costs_from_logits_pass_gradcheck_and_gradgradcheck():
+    z = Tensor(RNG.standard_normal((3, 4)), requires_grad=True)
+    y = Tensor(RNG.uniform(0, 1, (3, 4)), requires_grad=True)
+    weight = RNG.standard_normal()
+    for cost in (nn.CrossEntropyCost(from_logits=True), nn.SoftmaxCrossEntropy(), nn.QuadraticCost()):
+        assert ac.gradcheck(lambda z, y, cost=cost: cost(z, y) * weight, [z, y])
+        assert ac.gradgradcheck(lambda z, y, cost=cost: cost(z, y) * weight, [z, y])
+
+
 def test_fused_and_composed_softmax_cross_entropy_agree_for_soft_targets():
     z = _logits((3, 5))
     y = RNG.uniform(0, 1, (3, 5))  # rows do not sum to 1: the general rule is needed
-    nn.SoftmaxCrossEntropy()(z, y).backward()
+    nn.SoftmaxCrossEntropy(fused=True)(z, y).backward()
     fused = z.grad
     z.grad = None
     (-(y * ac.log_softmax(z, axis=1)).sum() / 3).backward()
@@ -206,7 +223,8 @@ def test_fused_and_composed_softmax_cross_entropy_agree_for_soft_targets():
 def test_targets_may_be_tensors():
     z = _logits((2, 3))
     y = RNG.uniform(0, 1, (2, 3))
-    for cost in (nn.QuadraticCost(), nn.CrossEntropyCost(from_logits=True)):
+    for cost in (nn.QuadraticCost(), nn.CrossEntropyCost(from_logits=True),
+                 nn.QuadraticCost(fused=True), nn.CrossEntropyCost(from_logits=True, fused=True)):
         assert cost(z, Tensor(y)).item() == pytest.approx(cost(z, y).item(), rel=1e-15)
     assert nn.SoftmaxCrossEntropy()(z, Tensor(np.eye(3)[[0, 2]])).item() == pytest.approx(
         nn.SoftmaxCrossEntropy()(z, np.array([0, 2])).item(), rel=1e-15)
@@ -214,7 +232,9 @@ def test_targets_may_be_tensors():
 
 # --------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("cost", [nn.QuadraticCost(), nn.CrossEntropyCost(),
-                                  nn.CrossEntropyCost(from_logits=True), nn.SoftmaxCrossEntropy()])
+                                  nn.CrossEntropyCost(from_logits=True), nn.SoftmaxCrossEntropy(),
+                                  nn.QuadraticCost(fused=True), nn.SoftmaxCrossEntropy(fused=True),
+                                  nn.CrossEntropyCost(from_logits=True, fused=True)], ids=repr)
 def test_target_shape_mismatch_is_reported_with_both_shapes(cost):
     out = Tensor(np.full((4, 3), 0.5))
     with pytest.raises(ValueError, match=r"target has shape \(4, 2\) but the output has shape \(4, 3\)"):

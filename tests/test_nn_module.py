@@ -118,6 +118,22 @@ def test_record_deltas_collects_gradient_at_each_weighted_input():
     assert all(layer._delta_sink is None for layer in (model[0], model[2]))
 
 
+def test_record_deltas_hooks_z_in_both_forms_of_dense():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 3)), rng.uniform(0, 1, (5, 2))
+    recorded = []
+    for fused in (False, True):
+        model = _model()
+        for layer in (model[0], model[2]):
+            layer.fused = fused
+        with model.record_deltas() as deltas:
+            nn.QuadraticCost(fused=fused)(model(x), y).backward()
+        recorded.append(deltas)
+    assert sorted(recorded[0]) == sorted(recorded[1]) == ["layers.0", "layers.2"]
+    for path in ("layers.0", "layers.2"):
+        np.testing.assert_allclose(recorded[1][path], recorded[0][path], rtol=1e-12, atol=1e-17)
+
+
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
@@ -355,3 +371,27 @@ def test_deepcopy_of_a_model_gives_independent_parameters_of_the_same_kind():
 def test_activation_modules_repr_as_their_constructor_call():
     assert [repr(m) for m in (nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.Identity(), nn.Softmax(axis=0))] == \
         ["Sigmoid()", "Tanh()", "ReLU()", "Identity()", "Softmax(axis=0)"]
+
+
+def test_calling_a_module_runs_its_forward():
+    class Double(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    class Quadruple(Double):
+        def forward(self, x):
+            return super().forward(super().forward(x))
+
+    class Inherits(Double):
+        pass
+
+    class OwnCall(Double):
+        def forward(self, x):
+            return 3 * x
+
+        def __call__(self, x):
+            return self.forward(x) + 1
+
+    assert (Double()(3), Quadruple()(3), Inherits()(3), OwnCall()(3)) == (6, 12, 6, 10)
+    with pytest.raises(NotImplementedError, match="Module must define forward"):
+        nn.Module()(3)

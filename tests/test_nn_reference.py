@@ -29,7 +29,7 @@ def _imports(path):
 
 @pytest.mark.parametrize("filename, allowed", [
     ("nielsen.py", {"__future__", "numpy"}),
-    ("compare.py", {"__future__", "numpy", "dataclasses", "."}),
+    ("compare.py", {"__future__", "copy", "numpy", "dataclasses", "."}),
     ("__init__.py", {".compare", ".nielsen"}),
 ])
 def test_reference_never_imports_the_engine(filename, allowed):
@@ -77,6 +77,69 @@ def test_engine_matches_bp1_to_bp4(sizes, batch, cost_kind, lmbda, seed):
     assert report.max_difference < 1e-10, str(report)
     # The engine's gradients are not trivially small: the comparison is not vacuous.
     assert max(np.abs(layer.W.grad).max() for layer in model.layers[::2]) > 1e-8
+    # The fused opt-in computes the same BP1–BP4 with its hand-written rules.
+    reports = nn.reference.compare(model, x, y, cost, lmbda=lmbda, n=50, forms=("composed", "fused"))
+    assert list(reports) == ["composed", "fused"]
+    assert reports.max_difference < 1e-10, str(reports)
+
+
+def _op_names(loss):
+    names, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None:
+            names.add(node.op.name if node.op is not None else "leaf")
+            stack.extend(node.parents)
+    return names
+
+
+def test_what_compare_checks_by_default_is_made_of_engine_primitives_only():
+    from autograd_core import PRIMITIVES
+
+    model = _network([3, 4, 2], seed=0)
+    x, y = np.ones((2, 3)), np.zeros((2, 2))
+    names = _op_names(nn.QuadraticCost()(model(x), y))
+    assert names - {"leaf"} <= set(PRIMITIVES) and not {"dense", "quadratic_cost"} & names
+    assert nn.reference.compare(model, x, y, nn.QuadraticCost()).max_difference < 1e-12
+
+
+def test_compare_reports_both_forms_on_a_copy_with_the_same_parameters():
+    model = _network([3, 4, 2], seed=0)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((5, 3)), rng.uniform(0, 1, (5, 2))
+    plain = nn.reference.compare(model, x, y, nn.QuadraticCost())
+    composed_grads = [p.grad.copy() for p in model.parameters()]
+    before = [p.data.copy() for p in model.parameters()]
+    reports = nn.reference.compare(model, x, y, nn.QuadraticCost(), forms=nn.reference.FORMS)
+    assert isinstance(reports, nn.reference.Reports) and list(reports) == ["composed", "fused"]
+    assert [r.form for r in reports.values()] == ["composed", "fused"] and plain.form == ""
+    text = str(reports)
+    assert "engine (composed form) vs" in text and "engine (fused form) vs" in text
+    assert text.count("largest absolute difference") == 2 and "DISAGREE" not in text
+    assert str(plain).startswith("engine vs Nielsen's BP1-BP4 (quadratic cost, mini-batch of 5):")
+    assert str(reports["composed"]).split("\n")[1:] == str(plain).split("\n")[1:]
+    # The model is composed, so it ran the composed form itself; the fused form ran on a copy.
+    assert not any(layer.fused for layer in model.layers[::2])
+    for p, grad, value in zip(model.parameters(), composed_grads, before):
+        np.testing.assert_array_equal(p.grad, grad)
+        np.testing.assert_array_equal(p.data, value)
+
+
+def test_compare_runs_the_composed_form_of_a_fused_model_on_a_copy():
+    layers = [nn.Dense(3, 4, seed=0, fused=True), nn.Sigmoid(), nn.Dense(4, 2, seed=1, fused=True)]
+    model = nn.Sequential(*layers)
+    cost = nn.CrossEntropyCost(from_logits=True, fused=True)
+    x, y = np.ones((2, 3)), np.full((2, 2), 0.25)
+    reports = nn.reference.compare(model, x, y, cost, forms="composed")
+    assert list(reports) == ["composed"] and reports.max_difference < 1e-12
+    assert model[0].fused and cost.fused and all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("forms", [(), ("fused", "fused"), ("compiled",)])
+def test_compare_refuses_unknown_forms(forms):
+    with pytest.raises(ValueError, match="forms must be some of"):
+        nn.reference.compare(_network([2, 1], 0), np.ones((1, 2)), np.ones((1, 1)), nn.QuadraticCost(),
+                             forms=forms)
 
 
 def test_compare_notices_a_wrong_gradient():
