@@ -113,22 +113,24 @@ class Engine(System):
 
 
 class NnBlocks(System):
-    """The same network from ``nn`` blocks (nn.Dense, nn.Sigmoid, nn.QuadraticCost, nn.SGD)."""
+    """The same network from ``nn`` blocks (nn.Dense, nn.Sigmoid, nn.QuadraticCost, nn.SGD):
+    composed from the engine's primitives, or with ``fused=True`` the fused dense layer and
+    quadratic cost of ``nn.fused``."""
 
-    def __init__(self, problem: dict[str, Any]) -> None:
+    def __init__(self, problem: dict[str, Any], fused: bool = False) -> None:
         import nn
         from autograd_core import Tensor
 
         self.layers = []
         for w, b in zip(problem["weights"], problem["biases"]):
-            dense = nn.Dense(w.shape[1], w.shape[0])
+            dense = nn.Dense(w.shape[1], w.shape[0], fused=fused)
             dense.W.data[...] = w
             dense.b.data[...] = b
             self.layers += [dense, nn.Sigmoid()]
         params = [p for layer in self.layers for p in layer.parameters()]
         self.optimizer = nn.SGD(params, lr=ETA)
         self.x, self.y = Tensor(problem["x"]), Tensor(problem["y"])
-        self.cost = nn.QuadraticCost()      # C = (1/2n) Σ‖a − y‖², as the engine row writes it
+        self.cost = nn.QuadraticCost(fused=fused)   # C = (1/2n) Σ‖a − y‖², as the engine row writes it
 
     def forward(self) -> Any:
         a = self.x

@@ -102,19 +102,20 @@ def scenario_1_phases(number: int = 2_000) -> list[tuple[str, float, float, floa
         for p, g in zip((W1, b1, W2, b2), grads):
             np.subtract(p, ETA * g, out=p)
 
-    rows.append(("the nn row's rules on numpy arrays, no engine", _best_us(rules_forward, number),
+    rows.append(("the fused nn row's rules on numpy arrays, no engine", _best_us(rules_forward, number),
                  _best_us(rules_backward, number), _best_us(rules_update, number)))
 
-    blocks = NnBlocks(problem)
+    for label, fused in (("this project (nn blocks)", False), ("this project (nn blocks, fused=True)", True)):
+        blocks = NnBlocks(problem, fused=fused)
 
-    def forward_backward() -> None:
+        def forward_backward(blocks: NnBlocks = blocks) -> None:
+            blocks.forward().backward()
+            blocks.optimizer.zero_grad()
+
+        forward = _best_us(blocks.forward, number)
+        backward = _best_us(forward_backward, number) - forward
         blocks.forward().backward()
-        blocks.optimizer.zero_grad()
-
-    forward = _best_us(blocks.forward, number)
-    backward = _best_us(forward_backward, number) - forward
-    blocks.forward().backward()
-    rows.append(("this project (nn blocks)", forward, backward, _best_us(blocks.optimizer.step, number)))
+        rows.append((label, forward, backward, _best_us(blocks.optimizer.step, number)))
     return rows
 
 

@@ -17,6 +17,7 @@ from .harness import optional, row, run_child, skipped, time_side_by_side, torch
 FLOOR = "numpy BP1–BP4 by hand"
 ENGINE = "this project (engine)"
 NN = "this project (nn blocks)"
+NN_FUSED = "this project (nn blocks, fused=True)"
 LOWER_BOUND = "lower bound: minimal Python tape (chain.py)"
 
 
@@ -24,13 +25,14 @@ def _nielsen_systems(problem: dict[str, Any]) -> tuple[dict[str, Any], list[dict
     """Every available system for the Nielsen step, and rows for the peers that are missing."""
     systems: dict[str, Any] = {FLOOR: nielsen.NumpyFloor(problem), ENGINE: nielsen.Engine(problem)}
     missing = []
-    try:
-        systems[NN] = nielsen.NnBlocks(problem)
-        systems[NN].step()
-    except Exception as exc:  # nn/ is written concurrently; report, never fail the suite
-        systems.pop(NN, None)
-        first_line = str(exc).splitlines()[0][:80] if str(exc) else ""
-        missing.append((NN, f"nn.Dense/nn.SGD not usable yet ({type(exc).__name__}: {first_line})"))
+    for name, fused in ((NN, False), (NN_FUSED, True)):
+        try:
+            systems[name] = nielsen.NnBlocks(problem, fused=fused)
+            systems[name].step()
+        except Exception as exc:  # nn/ is written concurrently; report, never fail the suite
+            systems.pop(name, None)
+            first_line = str(exc).splitlines()[0][:80] if str(exc) else ""
+            missing.append((name, f"nn.Dense/nn.SGD not usable yet ({type(exc).__name__}: {first_line})"))
     torch = torch_single_thread()
     if torch is not None:
         systems["PyTorch eager (CPU)"] = nielsen.Torch(problem, torch)

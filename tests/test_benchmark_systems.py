@@ -29,7 +29,8 @@ def test_chain_systems_compute_the_same_gradients(size):
 
 def test_sgd_step_systems_update_the_weights_identically():
     problem = nielsen.make_problem([12, 5, 3], batch=4, seed=1)
-    systems = [nielsen.NumpyFloor(problem), nielsen.Engine(problem), nielsen.NnBlocks(problem)]
+    systems = [nielsen.NumpyFloor(problem), nielsen.Engine(problem), nielsen.NnBlocks(problem),
+               nielsen.NnBlocks(problem, fused=True)]
     for system in systems:
         system.step()
         system.step()

@@ -46,8 +46,9 @@ def test_overhead_command_prints_every_piece_and_phase():
     phase_rows = [line for line in phases.splitlines()[2:] if line.startswith("| ")]
     assert [line.split(" | ")[0] for line in phase_rows] == [
         "| numpy BP1–BP4 by hand (the floor)",
-        "| the nn row's rules on numpy arrays, no engine",
+        "| the fused nn row's rules on numpy arrays, no engine",
         "| this project (nn blocks)",
+        "| this project (nn blocks, fused=True)",
     ]
     for line in phase_rows:
         forward, backward, update, total = (float(v) for v in line.strip(" |").split(" | ")[1:])
