@@ -100,14 +100,16 @@ def check_gradient(node: Any, index: int, grad: Any) -> None:
         where = ("(unknown: the operation was recorded outside detect_anomaly(); run the forward "
                  "pass inside the block too)")
         cause = ""
+    elif origin.result_is_finite:
+        where = origin.location
+        cause = ("Its forward result is finite: the rule meets a singular point (log or division "
+                 "at 0, sqrt at 0, overflow) or received a non-finite upstream gradient. ")
     else:
         where = origin.location
-        cause = (" Its forward result is already non-finite, so the problem starts in the forward "
-                 "pass at that line." if not origin.result_is_finite else
-                 " Its forward result is finite: the rule meets a singular point (log or division "
-                 "at 0, sqrt at 0, overflow) or received a non-finite upstream gradient.")
+        cause = ("Its forward result is already non-finite, so the problem starts in the forward "
+                 "pass at that line. ")
     raise AnomalyError(
         f"the gradient computed by '{node.op.name}' for its input {index} contains {kind} "
-        f"(shape {tuple(values.shape)}). The operation was created at:\n  {where}\n{cause.strip()} "
+        f"(shape {tuple(values.shape)}). The operation was created at:\n  {where}\n{cause}"
         "Clip or offset the input (log(x + eps)), or use a stable composite (log_softmax)."
     )

@@ -38,7 +38,7 @@ def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
     roots = [(_root_node(tensor), _seed(tensor, gradient, create_graph))]
     arrivals = _run(roots, retain_graph or create_graph, create_graph, wanted=None)
     for node, grad in zip(arrivals.nodes_to_fill, arrivals.grads_to_fill):
-        target = node.tensor
+        target = node.tensor_ref()     # the nodes to fill all have one
         if target is None:
             continue
         if target.grad is not None:
@@ -129,7 +129,9 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
             if arrivals.trace is not None:
                 arrivals.record_step(node, g, input_grads)
         for leaf, g in grads.items():                 # only leaves are left
-            arrivals.record_step(leaf, arrivals.arrive(leaf, g), ())
+            g = arrivals.arrive(leaf, g)
+            if arrivals.trace is not None:
+                arrivals.record_step(leaf, g, ())
     if not retain_graph:
         for node in processed:
             node.saved = node.out = node.watched = None

@@ -90,7 +90,8 @@ class Primitive:
         self.input_names: tuple[str, ...] = ()
         self.variadic = False                   # forward(*xs): one rule serves every input
         self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
-        self._saved_by_need: dict[Any, SavePlan] = {}   # see saved_values
+        #: saved_values' answers, by which inputs need a gradient (see saved_values)
+        self.plans: dict[Any, SavePlan] = {}
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
@@ -98,10 +99,11 @@ class Primitive:
         names = _positional_names(self.forward)
         if len(rules) > len(names):
             raise TypeError(f"{self.name}: {len(rules)} rules for forward inputs {names}")
-        self.input_names = names[: len(rules)]
         for index, each in enumerate(rules):
             if each is not None:
-                self._check_declaration(each, f"the rule for input {index} ({names[index]!r})")
+                self._check_declaration(each, f"the rule for input {index} ({names[index]!r})",
+                                        names[: len(rules)])
+        self.input_names = names[: len(rules)]
         self.rules = tuple(rules)
         self.vjps = tuple(None if each is None else each.vjp for each in rules)
         self.not_differentiable = tuple(i for i, each in enumerate(rules) if each is None)
@@ -113,27 +115,26 @@ class Primitive:
         ``each.vjp(g, out, *xs, which=i, **params)`` returns the gradient for input ``i``;
         ``saves=("xs",)`` would keep every input.
         """
+        names = tuple(p.name for p in inspect.signature(self.forward).parameters.values()
+                      if p.kind is p.VAR_POSITIONAL)
+        self._check_declaration(each, "the rule", names)
         self.variadic = True
-        self.input_names = tuple(
-            p.name for p in inspect.signature(self.forward).parameters.values()
-            if p.kind is p.VAR_POSITIONAL
-        )
-        self._check_declaration(each, "the rule")
+        self.input_names = names
         self.rules = (each,)
         self.vjps = _EachInput(each.vjp)
         return self
 
-    def _check_declaration(self, each: Any, which: str) -> None:
+    def _check_declaration(self, each: Any, which: str, input_names: tuple[str, ...]) -> None:
         if not isinstance(each, Rule):
             raise TypeError(
                 f"{self.name}: {which} is a {type(each).__name__}; wrap it as "
                 "rule(vjp, saves=(...)) so that the values it reads are declared."
             )
-        unknown = [n for n in each.saves if n != "out" and n not in self.input_names]
+        unknown = [n for n in each.saves if n != "out" and n not in input_names]
         if unknown:
             raise ValueError(
                 f"{self.name}: {which} declares saves={each.saves}, but {unknown} is neither "
-                f"'out' nor an input of the forward ({', '.join(self.input_names)})."
+                f"'out' nor an input of the forward ({', '.join(input_names)})."
             )
 
     def saved_values(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
@@ -142,7 +143,7 @@ class Primitive:
         declared, nothing more. Worked out once per pattern, then looked up. (``params``: the
         call's keyword parameters; a Function decides per call.)"""
         key = (needs_grad, count) if self.variadic else needs_grad
-        plan = self._saved_by_need.get(key)
+        plan = self.plans.get(key)
         if plan is None:
             rules = self.rules * count if self.variadic else self.rules
             names = {n for i, each in enumerate(rules) if needs_grad >> i & 1 for n in each.saves}
@@ -150,7 +151,7 @@ class Primitive:
             plan = SavePlan(tuple(i for i, n in enumerate(input_names) if n in names),
                             tuple(i for i, n in enumerate(input_names) if n not in names),
                             "out" in names)
-            self._saved_by_need[key] = plan
+            self.plans[key] = plan
         return plan
 
     def __call__(self, *inputs: Any, **params: Any) -> Any:
@@ -246,7 +247,8 @@ def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, needs_
 
     ``values`` (the inputs' arrays, a list of record's own) becomes the node's ``saved``.
     """
-    plan = op.saved_values(needs_grad, len(values), params)
+    # The plans of a primitive with fixed inputs are cached by needs_grad: look there first.
+    plan = op.plans.get(needs_grad) or op.saved_values(needs_grad, len(values), params)
     for index in plan.not_saved:
         values[index] = NotSaved(values[index])
     watched = ()

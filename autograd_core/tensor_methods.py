@@ -1,6 +1,6 @@
 """Tensor's operators and methods: each one a call into the rules table or the composites.
 
-``a * b`` is ``record(mul, (a, b))``, ``t.sum(axis=0)`` is ``ops.tensor_sum(t, axis=0)``,
+``a * b`` is ``record(ops.mul, (a, b))``, ``t.sum(axis=0)`` is ``ops.tensor_sum(t, axis=0)``,
 ``t.backward()`` is ``backward.backward(t)``. They are written here, as the methods of
 ``TensorMethods``, and attached to ``Tensor`` once, when the package is imported:
 ``tensor.py`` sits below the rules table (the rules are built on Tensor), so it cannot
@@ -13,50 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import backward as _backward
+from . import ops
 from .inplace import inplace_apply, inplace_setitem
 from .node import NO_PARAMS
-from .ops import (
-    COMPARISONS,
-    FUNCTION_HANDLERS,
-    UFUNC_HANDLERS,
-    absolute,
-    add,
-    astype,
-    broadcast_to,
-    clip,
-    concatenate,
-    cos,
-    div,
-    exp,
-    expand_dims,
-    getitem,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    maximum,
-    mean,
-    minimum,
-    mul,
-    neg,
-    power,
-    relu,
-    reshape,
-    sigmoid,
-    sin,
-    softmax,
-    sqrt,
-    squeeze,
-    stack,
-    sub,
-    swapaxes,
-    tanh,
-    tensor_max,
-    tensor_min,
-    tensor_sum,
-    transpose,
-    where,
-)
 from .primitive import record
 from .tensor import Tensor, value_of
 
@@ -78,65 +37,65 @@ class TensorMethods:
     # ------------------------------------------------------------------ arithmetic
     # Operators call record() directly: one call less than through Primitive.__call__.
     def __add__(self, other: Any) -> Tensor:
-        return record(add, (self, other), NO_PARAMS)
+        return record(ops.add, (self, other), NO_PARAMS)
 
     def __radd__(self, other: Any) -> Tensor:
-        return record(add, (other, self), NO_PARAMS)
+        return record(ops.add, (other, self), NO_PARAMS)
 
     def __sub__(self, other: Any) -> Tensor:
-        return record(sub, (self, other), NO_PARAMS)
+        return record(ops.sub, (self, other), NO_PARAMS)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return record(sub, (other, self), NO_PARAMS)
+        return record(ops.sub, (other, self), NO_PARAMS)
 
     def __mul__(self, other: Any) -> Tensor:
-        return record(mul, (self, other), NO_PARAMS)
+        return record(ops.mul, (self, other), NO_PARAMS)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return record(mul, (other, self), NO_PARAMS)
+        return record(ops.mul, (other, self), NO_PARAMS)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return record(div, (self, other), NO_PARAMS)
+        return record(ops.div, (self, other), NO_PARAMS)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return record(div, (other, self), NO_PARAMS)
+        return record(ops.div, (other, self), NO_PARAMS)
 
     def __pow__(self, other: Any) -> Tensor:
-        return record(power, (self, other), NO_PARAMS)
+        return record(ops.power, (self, other), NO_PARAMS)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return record(power, (other, self), NO_PARAMS)
+        return record(ops.power, (other, self), NO_PARAMS)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return record(matmul, (self, other), NO_PARAMS)
+        return record(ops.matmul, (self, other), NO_PARAMS)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return record(matmul, (other, self), NO_PARAMS)
+        return record(ops.matmul, (other, self), NO_PARAMS)
 
     def __neg__(self) -> Tensor:
-        return record(neg, (self,), NO_PARAMS)
+        return record(ops.neg, (self,), NO_PARAMS)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return absolute(self)
+        return ops.absolute(self)
 
     # In-place forms write into this tensor's array (see inplace.py for the rules).
     def __iadd__(self, other: Any) -> Tensor:
-        return inplace_apply(self, add, other)
+        return inplace_apply(self, ops.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return inplace_apply(self, sub, other)
+        return inplace_apply(self, ops.sub, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return inplace_apply(self, mul, other)
+        return inplace_apply(self, ops.mul, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return inplace_apply(self, div, other)
+        return inplace_apply(self, ops.div, other)
 
     def __getitem__(self, index: Any) -> Tensor:
-        return getitem(self, index)
+        return ops.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         inplace_setitem(self, index, value)
@@ -148,103 +107,103 @@ class TensorMethods:
     # --------------------------------------------------------------------- methods
     @property
     def T(self) -> Tensor:
-        return transpose(self)
+        return ops.transpose(self)
 
     def exp(self) -> Tensor:
-        return record(exp, (self,), NO_PARAMS)
+        return record(ops.exp, (self,), NO_PARAMS)
 
     def log(self) -> Tensor:
-        return record(log, (self,), NO_PARAMS)
+        return record(ops.log, (self,), NO_PARAMS)
 
     def sqrt(self) -> Tensor:
-        return record(sqrt, (self,), NO_PARAMS)
+        return record(ops.sqrt, (self,), NO_PARAMS)
 
     def sin(self) -> Tensor:
-        return record(sin, (self,), NO_PARAMS)
+        return record(ops.sin, (self,), NO_PARAMS)
 
     def cos(self) -> Tensor:
-        return record(cos, (self,), NO_PARAMS)
+        return record(ops.cos, (self,), NO_PARAMS)
 
     def tanh(self) -> Tensor:
-        return record(tanh, (self,), NO_PARAMS)
+        return record(ops.tanh, (self,), NO_PARAMS)
 
     def sigmoid(self) -> Tensor:
-        return record(sigmoid, (self,), NO_PARAMS)
+        return record(ops.sigmoid, (self,), NO_PARAMS)
 
     def relu(self) -> Tensor:
-        return record(relu, (self,), NO_PARAMS)
+        return record(ops.relu, (self,), NO_PARAMS)
 
     def abs(self) -> Tensor:
-        return absolute(self)
+        return ops.absolute(self)
 
     def clip(self, a_min: Any = None, a_max: Any = None) -> Tensor:
-        return clip(self, a_min, a_max)
+        return ops.clip(self, a_min, a_max)
 
     def maximum(self, other: Any) -> Tensor:
-        return maximum(self, other)
+        return ops.maximum(self, other)
 
     def minimum(self, other: Any) -> Tensor:
-        return minimum(self, other)
+        return ops.minimum(self, other)
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """``where(condition, self, other)``, as PyTorch's ``Tensor.where``."""
-        return where(condition, self, other)
+        return ops.where(condition, self, other)
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_sum(self, axis=axis, keepdims=keepdims)
+        return ops.tensor_sum(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return mean(self, axis=axis, keepdims=keepdims)
+        return ops.mean(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_max(self, axis=axis, keepdims=keepdims)
+        return ops.tensor_max(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return tensor_min(self, axis=axis, keepdims=keepdims)
+        return ops.tensor_min(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return reshape(self, shape)
+        return ops.reshape(self, shape)
 
     def transpose(self, *axes: Any) -> Tensor:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             # numpy's forms: t.transpose((1, 0)), and t.transpose(None) to reverse the axes.
             axes = tuple(axes[0]) if axes[0] is not None else ()
-        return transpose(self, axes or None)
+        return ops.transpose(self, axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        return swapaxes(self, axis1, axis2)
+        return ops.swapaxes(self, axis1, axis2)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return broadcast_to(self, shape)
+        return ops.broadcast_to(self, shape)
 
     def squeeze(self, axis: Any = None) -> Tensor:
-        return squeeze(self, axis)
+        return ops.squeeze(self, axis)
 
     def expand_dims(self, axis: Any) -> Tensor:
-        return expand_dims(self, axis)
+        return ops.expand_dims(self, axis)
 
     def concatenate(self, others: Sequence[Any], axis: int = 0) -> Tensor:
-        return concatenate([self, *others], axis=axis)
+        return ops.concatenate([self, *others], axis=axis)
 
     def stack(self, others: Sequence[Any], axis: int = 0) -> Tensor:
-        return stack([self, *others], axis=axis)
+        return ops.stack([self, *others], axis=axis)
 
     def matmul(self, other: Any) -> Tensor:
-        return matmul(self, other)
+        return ops.matmul(self, other)
 
     def softmax(self, axis: int = -1) -> Tensor:
-        return softmax(self, axis=axis)
+        return ops.softmax(self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        return log_softmax(self, axis=axis)
+        return ops.log_softmax(self, axis=axis)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return logsumexp(self, axis=axis, keepdims=keepdims)
+        return ops.logsumexp(self, axis=axis, keepdims=keepdims)
 
     def astype(self, dtype: Any) -> Tensor:
-        return astype(self, dtype)
+        return ops.astype(self, dtype)
 
     # --------------------------------------------------- numpy dispatch protocols
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -259,15 +218,15 @@ class TensorMethods:
                 "call it on tensor.data for a plain numpy result."
             )
         kwargs.pop("out", None)
-        handler = UFUNC_HANDLERS.get(ufunc)
+        handler = ops.UFUNC_HANDLERS.get(ufunc)
         if handler is None:
             return _unsupported(f"numpy.{ufunc.__name__}")
-        if ufunc in COMPARISONS:
+        if ufunc in ops.COMPARISONS:
             return ufunc(*[value_of(v) for v in inputs], **kwargs)
         return handler(*inputs, **kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        handler = FUNCTION_HANDLERS.get(func)
+        handler = ops.FUNCTION_HANDLERS.get(func)
         if handler is None:
             return _unsupported(f"numpy.{func.__name__}")
         return handler(*args, **kwargs)

@@ -503,3 +503,4 @@ def test_a_declaration_naming_no_input_is_refused_at_definition():
         prim.defvjp(rule(lambda g, out, x, y: g * y, saves="w"), None)
     with pytest.raises(TypeError, match="wrap it as rule"):
         prim.defvjp(lambda g, out, x, y: g * y, None)
+    assert prim.rules == () and prim.input_names == ()      # a refused declaration changes nothing
