@@ -504,3 +504,47 @@ def test_a_declaration_naming_no_input_is_refused_at_definition():
     with pytest.raises(TypeError, match="wrap it as rule"):
         prim.defvjp(lambda g, out, x, y: g * y, None)
     assert prim.rules == () and prim.input_names == ()      # a refused declaration changes nothing
+
+
+# ---------------------------------------------- numbers PyTorch gives (differential cases)
+def test_transpose_with_negative_axes_differentiates_like_the_positive_ones():
+    rng = np.random.default_rng(5)
+    for shape, axes in (((3, 3), (-1, 0)), ((2, 3, 4), (0, -1, 1)), ((2, 3, 4), (-1, -3, -2))):
+        x = leaf(rng.standard_normal(shape))
+        g = rng.standard_normal(np.transpose(x.data, axes).shape)
+        x.transpose(axes).backward(g)
+        positive = tuple(a % len(shape) for a in axes)
+        np.testing.assert_array_equal(x.grad, np.transpose(g, np.argsort(positive)))
+
+
+def test_division_gradient_neither_overflows_nor_underflows():
+    # ȳ = −g x / y² computed as −g (x / y) / y: y² alone overflows at 1e200 (giving 0).
+    x, y = leaf([1e200]), leaf([1e200])
+    (x / y).sum().backward()
+    np.testing.assert_allclose(y.grad, [-1e-200], rtol=1e-12)
+    # A float32 softmax written as e / Σe with logits near −60: e is about 1e-27, e² underflows.
+    z = Tensor(np.array([-60.0, -60.7, -60.7], dtype=np.float32), requires_grad=True)
+    e = z.exp()
+    p = e / e.sum()
+    p.backward(np.array([-1.0, 0.0, 0.0], dtype=np.float32))
+    assert np.all(np.isfinite(z.grad))
+    probabilities = np.exp(z.data - z.data.max()) / np.exp(z.data - z.data.max()).sum()
+    expected = -probabilities[0] * (np.eye(3)[0] - probabilities)
+    np.testing.assert_allclose(z.grad, expected, rtol=1e-4)
+
+
+def test_pow_at_a_zero_base_gives_pytorchs_gradients_not_nan():
+    x = leaf([0.0, 1.0, 2.0])
+    (4 * x ** 0 + 3 * x ** 2).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 6.0, 12.0])
+    e = leaf([0.0, 1.0, 2.0])
+    (0.0 ** e).sum().backward()
+    np.testing.assert_array_equal(e.grad, [0.0, 0.0, 0.0])
+
+
+def test_gradients_refuses_a_seed_count_that_does_not_match_the_outputs():
+    x = leaf([1.0, 2.0, 3.0])
+    with pytest.raises(BackwardError, match="2 output"):
+        gradients([x * 2, x * 5], [x], grad_outputs=np.ones(3))
+    both = gradients([x * 2, x * 5], [x], grad_outputs=[np.ones(3), np.ones(3)])
+    np.testing.assert_array_equal(both[0], [7.0, 7.0, 7.0])
