@@ -6,7 +6,7 @@ each a forward beside its vector-Jacobian products; see ``rules/``.
 """
 
 # The layers, each importing only from those above it in this list:
-# errors, grad_mode, anomaly -> node -> tensor -> backward -> primitive (recording) -> rules
+# errors, grad_mode, anomaly -> node -> tensor -> broadcasting, backward -> primitive (recording) -> rules
 # -> composites, ops, inplace -> tensor_methods -> function, functional, gradcheck.
 from . import tensor_methods  # noqa: F401  (gives Tensor its operators, methods and backward())
 from .anomaly import AnomalyError, detect_anomaly
@@ -16,7 +16,6 @@ from .function import Function, FunctionCtx
 from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .inplace import mark_modified
 from .node import Node, NotSaved
 from .ops import (
     absolute,
@@ -58,7 +57,7 @@ from .ops import tensor_max as max  # noqa: A001  (numpy's names, as np.max)
 from .ops import tensor_min as min  # noqa: A001
 from .ops import tensor_sum as sum  # noqa: A001
 from .primitive import PRIMITIVES, Primitive, Rule, call, primitive, rule
-from .tensor import Tensor
+from .tensor import Tensor, mark_modified
 
 abs = absolute  # noqa: A001
 

@@ -30,6 +30,7 @@ from .errors import AutogradError
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
+
 class _AnomalyState:
     """``enabled`` while some ``detect_anomaly()`` block is open (they nest: a count)."""
 

@@ -29,7 +29,7 @@ from .broadcasting import sum_to_shape
 from .errors import BackwardError, InplaceError, ShapeError
 from .grad_mode import set_grad_enabled
 from .node import OUTPUT_NOT_SAVED, Node
-from .tensor import Tensor, result_tensor
+from .tensor import Tensor, result_tensor, share_versions
 
 
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
@@ -111,7 +111,6 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     for node, seed in roots:
         _add_gradient(node, seed, grads, heap, waiting)
     arrivals = Arrivals(wanted, _tracers[-1] if _tracers else None)
-    wanted = arrivals.wanted
     check = anomaly.check_gradient if anomaly.state.enabled else None
     processed = []
     # With create_graph the rules' own operations are recorded (second derivatives).
@@ -119,7 +118,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
         while heap:
             node = waiting.pop(-heappop(heap))
             g = grads.pop(node)
-            if node.hooks is not None or node.tensor_ref is not None or node in wanted:
+            if node.hooks is not None or node.tensor_ref is not None or node in arrivals.wanted:
                 g = arrivals.arrive(node, g)          # hooks, a retained .grad, a wanted input
             input_grads = _apply_rules(node, g, create_graph, check)
             processed.append(node)
@@ -162,7 +161,7 @@ def _apply_rules(node: Node, g: Any, create_graph: bool, check: Any) -> list:
     else:
         out, args = node.out, saved
     if out is None:
-        out = OUTPUT_NOT_SAVED      # no rule in use declared "out"; its shape is g's
+        out = OUTPUT_NOT_SAVED      # no rule in use declared "out" (g.shape is its shape)
     input_grads = []
     for index, parent in enumerate(node.parents):
         if parent is None:
@@ -247,8 +246,8 @@ class Arrivals:
         return g
 
     def record_step(self, node: Node, g: Any, input_grads: Any) -> None:
-        if self.trace is not None:
-            self.trace.steps.append(BackwardStep(node, g, tuple(input_grads)))
+        """Add one step to the trace (the callers check that there is one)."""
+        self.trace.steps.append(BackwardStep(node, g, tuple(input_grads)))
 
 
 def _run_hooks(node: Node, g: Any) -> Any:
@@ -287,10 +286,18 @@ def _check_versions(node: Node) -> None:
 
 
 def _as_tensors(node: Node) -> tuple[Any, list]:
-    """With create_graph, the rules receive saved values as tensors tied to the graph."""
+    """With create_graph, the rules receive saved values as tensors tied to the graph.
+
+    Each stands for a tensor the node watches, so it shares that tensor's version history:
+    the operations the rules record watch it, and a later in-place change of the original
+    makes a second backward pass through them raise as well.
+    """
     out = result_tensor(node.out, node) if node.out is not None else None
     args = [result_tensor(value, parent) if parent is not None and type(value) is np.ndarray
             else value for value, parent in zip(node.saved, node.parents)]
+    for index, tensor, _ in node.watched:
+        if isinstance(args[index], Tensor):
+            share_versions(args[index], (tensor,))
     return out, args
 
 

@@ -34,6 +34,12 @@ def describe_shapes(values: Sequence[Any]) -> str:
     return ", ".join(shapes[:-1]) + " and " + shapes[-1]
 
 
+def is_shape_mismatch(error: ValueError) -> bool:
+    """True for numpy's complaints about shapes that do not broadcast or do not multiply."""
+    message = str(error)
+    return "could not be broadcast" in message or "mismatch in its core dimension" in message
+
+
 def forward_shape_error(op_name: str, values: Sequence[Any], cause: Exception) -> ShapeError:
     """Reword numpy's complaint about a forward computation so that it names the op."""
     shapes = describe_shapes(values)

@@ -111,7 +111,7 @@ class Function:
 class _FunctionPrimitive(Primitive):
     """A Function's primitive: it saves what ``forward`` passed to ``ctx.save_for_backward``."""
 
-    def saved_values(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
+    def save_plan(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
         sources = params["ctx"]._sources
         kept = {index for source, index in sources if source == _INPUT}
         return SavePlan(tuple(sorted(kept)), tuple(i for i in range(count) if i not in kept),
@@ -130,17 +130,22 @@ def _make_primitive(cls: type[Function]) -> Primitive:
             )
         if isinstance(out, Tensor):
             out = out.data
+        returned = out                  # on 0-d inputs numpy returns a scalar: keep its identity
         out = np.asarray(out)
         # Remember where each saved value came from, by identity, so that backward can be
         # given the graph-connected version of inputs and output under create_graph.
         sources = []
         for value in ctx._to_save:
-            if value is out:
+            if value is out or value is returned:
                 sources.append((_OUTPUT, 0))
                 continue
             index = next((i for i, a in enumerate(arrays) if value is a), None)
             sources.append((_INPUT, index) if index is not None else (_OTHER, 0))
         ctx._sources = sources
+        if any(out is array for array in arrays):
+            # `return x`: the result is the input's own memory. A view makes that visible
+            # to the engine, which then gives the two tensors one version history.
+            out = out.view()
         return out
 
     def vjp(g: Any, out: Any, *inputs: Any, ctx: FunctionCtx, which: int) -> Any:

@@ -36,7 +36,10 @@ from .tensor import Tensor
 # gets a node of its own, so that "d/d this argument" is distinct from "d/d the outer
 # variable" even when the same tensor is passed twice. Not registered in PRIMITIVES: it is
 # plumbing of the transforms, not an operation users call.
-_argument = Primitive(lambda x: x, "argument", "z = x;  x̄ = g  (an argument of a transformed function)")
+# The forward returns a view: the argument shares the given tensor's memory, so the two
+# share one version history (record() gives views that).
+_argument = Primitive(lambda x: x.view(), "argument",
+                      "z = x;  x̄ = g  (an argument of a transformed function)")
 _argument.defvjp(rule(lambda g, out, x: g))
 
 

@@ -22,12 +22,11 @@ class _GradState(threading.local):
 
 #: This thread's flag, read by recording: ``state.enabled``.
 state = _GradState()
-_state = state
 
 
 def is_grad_enabled() -> bool:
     """True when new operations are recorded on the tape (the default)."""
-    return _state.enabled
+    return state.enabled
 
 
 class _GradModeContext:
@@ -36,23 +35,23 @@ class _GradModeContext:
     _mode: bool
 
     def __enter__(self) -> None:
-        self._previous = _state.enabled
-        _state.enabled = self._mode
+        self._previous = state.enabled
+        state.enabled = self._mode
 
     def __exit__(self, *exc: object) -> None:
-        _state.enabled = self._previous
+        state.enabled = self._previous
 
     def __call__(self, fn: F) -> F:
         mode = self._mode
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            previous = _state.enabled
-            _state.enabled = mode
+            previous = state.enabled
+            state.enabled = mode
             try:
                 return fn(*args, **kwargs)
             finally:
-                _state.enabled = previous
+                state.enabled = previous
 
         return wrapper  # type: ignore[return-value]
 
@@ -85,8 +84,8 @@ class set_grad_enabled(_GradModeContext):
 
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)
-        self._previous = _state.enabled
-        _state.enabled = self._mode
+        self._previous = state.enabled
+        state.enabled = self._mode
 
     def __enter__(self) -> None:
         # The switch already happened in __init__; keep the state from before it.
@@ -94,5 +93,5 @@ class set_grad_enabled(_GradModeContext):
 
     def __call__(self, fn: F) -> F:
         # Used as a decorator: undo the switch made by __init__, apply it per call.
-        _state.enabled = self._previous
+        state.enabled = self._previous
         return super().__call__(fn)

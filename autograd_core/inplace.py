@@ -64,8 +64,8 @@ def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
         _write_numpy(target, op, other)
         return target
     source = target
-    plan = op.saved_values(_needs_grad(target) | _needs_grad(other) << 1, 2, {})
-    if 0 in plan.inputs:
+    plan = op.save_plan(_needs_grad(target) | (_needs_grad(other) << 1), 2, {})
+    if 0 in plan.kept:
         # A rule will read the target's value from before the write (c *= w: w̄ = g ⊙ c): the
         # node gets a copy, as PyTorch keeps the original self. As the other operand
         # (c *= c) it is not copied, so backward raises there, as in PyTorch.

@@ -133,17 +133,19 @@ class NotSaved:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        if self is OUTPUT_NOT_SAVED:
+            return "OUTPUT_NOT_SAVED"
         return f"NotSaved(shape={self.shape}, dtype={self.dtype})"
 
 
-#: What rules receive as ``out`` on the backward pass when none of them declared it. Its
-#: shape and dtype are those of ``g``; the guard in the tests checks rules with the real ones.
-OUTPUT_NOT_SAVED = NotSaved(np.empty(0))
-OUTPUT_NOT_SAVED.shape = OUTPUT_NOT_SAVED.dtype = None
+#: What rules receive as ``out`` when none of them declared it: nothing at all, not even a
+#: shape (a rule that needs the output's shape reads ``g.shape``, which is the same).
+OUTPUT_NOT_SAVED = NotSaved.__new__(NotSaved)
 
 
 def _not_saved_message(what: str) -> str:
     return (
-        f"a gradient rule {what} a value it did not declare: only its shape, ndim, dtype and "
-        "size were kept. Add the value's name to the rule's saves=(...) (see primitive.rule)."
+        f"a gradient rule {what} a value it did not declare: of an undeclared input only its "
+        "shape, ndim, dtype and size are kept, of an undeclared output nothing (g has its "
+        "shape). Add the value's name to the rule's saves=(...) (see primitive.rule)."
     )

@@ -48,7 +48,7 @@ from .rules.shapes import broadcast_to as _broadcast_to
 from .rules.shapes import getitem as _getitem
 from .rules.shapes import reshape as _reshape
 from .rules.shapes import transpose as _transpose
-from .tensor import Tensor
+from .tensor import Tensor, value_of
 
 
 def tensor_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -87,7 +87,9 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     """Limit values to [a_min, a_max]; the gradient passes where a_min <= x <= a_max."""
-    return _clip(x, a_min=a_min, a_max=a_max)
+    # The bounds are not differentiated: their values, never Tensors (np.clip would dispatch
+    # straight back here).
+    return _clip(x, a_min=value_of(a_min), a_max=value_of(a_max))
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -121,14 +123,7 @@ def _numpy_reshape(a: Any, shape: Any = None, newshape: Any = None, order: str =
     return reshape(a, shape if shape is not None else newshape)
 
 
-def _plain(ufunc: Any) -> Any:
-    def on_values(*inputs: Any, **kwargs: Any) -> np.ndarray:
-        return ufunc(*[v.data if isinstance(v, Tensor) else v for v in inputs], **kwargs)
-
-    return on_values
-
-
-# Comparisons and other non-differentiable ufuncs give plain numpy results.
+# Comparisons and other non-differentiable ufuncs give plain numpy results (Tensor.__array_ufunc__).
 COMPARISONS = {
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.sign, np.isfinite, np.isnan, np.isinf,
@@ -140,7 +135,6 @@ UFUNC_HANDLERS: dict[Any, Any] = {
     np.positive: lambda x: x, np.power: power, np.matmul: matmul, np.exp: exp, np.log: log,
     np.sqrt: sqrt, np.sin: sin, np.cos: cos, np.tanh: tanh, np.absolute: absolute,
     np.maximum: maximum, np.minimum: minimum, np.square: lambda x: mul(x, x),
-    **{ufunc: _plain(ufunc) for ufunc in COMPARISONS},
 }
 
 #: numpy function -> recorded operation, for np.sum(tensor) and the rules.

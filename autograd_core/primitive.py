@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import anomaly, grad_mode
-from .errors import forward_shape_error
+from .errors import forward_shape_error, is_shape_mismatch
 from .node import NO_PARAMS, Node, NotSaved
 from .tensor import Tensor, result_tensor, share_versions
 
@@ -90,15 +90,21 @@ class Primitive:
         self.input_names: tuple[str, ...] = ()
         self.variadic = False                   # forward(*xs): one rule serves every input
         self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
-        #: saved_values' answers, by which inputs need a gradient (see saved_values)
+        #: save_plan's answers, by which inputs need a gradient (see save_plan)
         self.plans: dict[Any, SavePlan] = {}
         self.__doc__ = f"{name}: {formula}" + (f"\n\nWhy a primitive: {why}" if why else "")
 
     def defvjp(self, *rules: Rule | None) -> Primitive:
         """Attach one rule per positional input of ``forward``, in order (None: not differentiable)."""
-        names = _positional_names(self.forward)
+        names, defaulted = _positional_names(self.forward)
         if len(rules) > len(names):
             raise TypeError(f"{self.name}: {len(rules)} rules for forward inputs {names}")
+        if set(defaulted) & set(names[: len(rules)]):
+            raise TypeError(
+                f"{self.name}: forward input(s) {sorted(set(defaulted) & set(names[: len(rules)]))} "
+                "have a default value; a primitive's inputs are given positionally every time "
+                "(parameters with defaults come after them and are passed as keywords)."
+            )
         for index, each in enumerate(rules):
             if each is not None:
                 self._check_declaration(each, f"the rule for input {index} ({names[index]!r})",
@@ -107,6 +113,8 @@ class Primitive:
         self.rules = tuple(rules)
         self.vjps = tuple(None if each is None else each.vjp for each in rules)
         self.not_differentiable = tuple(i for i, each in enumerate(rules) if each is None)
+        self.variadic = False
+        self.plans.clear()              # plans made for the previous rules no longer hold
         return self
 
     def defvjp_each(self, each: Rule) -> Primitive:
@@ -122,6 +130,8 @@ class Primitive:
         self.input_names = names
         self.rules = (each,)
         self.vjps = _EachInput(each.vjp)
+        self.not_differentiable = ()
+        self.plans.clear()
         return self
 
     def _check_declaration(self, each: Any, which: str, input_names: tuple[str, ...]) -> None:
@@ -137,7 +147,7 @@ class Primitive:
                 f"'out' nor an input of the forward ({', '.join(input_names)})."
             )
 
-    def saved_values(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
+    def save_plan(self, needs_grad: int, count: int, params: Mapping[str, Any]) -> SavePlan:
         """What the tape keeps for a call with ``count`` inputs, of which those whose bit is set
         in ``needs_grad`` (bit i for input i) need a gradient: what the rules of those inputs
         declared, nothing more. Worked out once per pattern, then looked up. (``params``: the
@@ -162,10 +172,10 @@ class Primitive:
 
 
 class SavePlan(NamedTuple):
-    """What a node keeps: ``inputs`` by index (the others, ``not_saved``, become NotSaved)
-    and whether ``out`` is kept."""
+    """What a node keeps: the inputs in ``kept``, by index (those in ``not_saved`` become
+    NotSaved), and ``out`` when true."""
 
-    inputs: tuple[int, ...]
+    kept: tuple[int, ...]
     not_saved: tuple[int, ...]
     out: bool
 
@@ -185,9 +195,12 @@ def primitive(name: str, formula: str, why: str = "",
     return register
 
 
-def _positional_names(forward: Callable[..., Any]) -> tuple[str, ...]:
-    return tuple(p.name for p in inspect.signature(forward).parameters.values()
-                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+def _positional_names(forward: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The forward's positional parameters, and those of them that have a default."""
+    positional = [p for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return (tuple(p.name for p in positional),
+            tuple(p.name for p in positional if p.default is not p.empty))
 
 
 class _EachInput:
@@ -230,7 +243,9 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
         # Most operations have no params: a call without ** is measurably cheaper.
         out = op.forward(*values, **params) if params else op.forward(*values)
     except ValueError as exc:
-        raise forward_shape_error(op.name, values, exc) from None
+        if not is_shape_mismatch(exc):
+            raise                   # the forward's own complaint, as it wrote it
+        raise forward_shape_error(op.name, values, exc) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)       # numpy returns scalars from 0-d operations: keep an array
     result = result_tensor(out, None)
@@ -247,12 +262,11 @@ def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, needs_
 
     ``values`` (the inputs' arrays, a list of record's own) becomes the node's ``saved``.
     """
-    # The plans of a primitive with fixed inputs are cached by needs_grad: look there first.
-    plan = op.plans.get(needs_grad) or op.saved_values(needs_grad, len(values), params)
+    plan = op.save_plan(needs_grad, len(values), params)
     for index in plan.not_saved:
         values[index] = NotSaved(values[index])
     watched = ()
-    for index in plan.inputs:
+    for index in plan.kept:
         tensor = inputs[index]
         if isinstance(tensor, Tensor):
             watched += ((index, tensor, tensor._version),)

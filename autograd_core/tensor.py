@@ -5,10 +5,11 @@ pass has run (``grad``), its place on the tape (``node``: the operation that mad
 it, or a leaf node when the user created it with ``requires_grad=True``), its name,
 its hooks, and a version counter that in-place writes advance.
 
-This file is the Tensor and nothing else. Its operators (``+``, ``@``...), its
-methods (``.exp()``, ``.sum()``...) and ``.backward()`` are calls into the rules
-table and the backward pass, which are built on this class, so they are attached
-one layer up, in ``tensor_methods.py``.
+This file is the Tensor class and its bookkeeping (the result tensors that operations
+create, the version history that in-place writes advance). Its operators (``+``,
+``@``...), its methods (``.exp()``, ``.sum()``...) and ``.backward()`` are calls into
+the rules table and the backward pass, which are built on this class, so they are
+attached one layer up, in ``tensor_methods.py``.
 """
 
 from __future__ import annotations
@@ -282,11 +283,6 @@ def result_tensor(data: np.ndarray, node: Node | None) -> Tensor:
 def value_of(x: Any) -> Any:
     """The numpy value of a Tensor; anything else as it is."""
     return x.data if isinstance(x, Tensor) else x
-
-
-def to_tensor(value: Any) -> Tensor:
-    """Wrap a constant as a Tensor (which requires no grad); tensors pass through."""
-    return value if isinstance(value, Tensor) else Tensor(value)
 
 
 def _as_array(data: Any, dtype: Any) -> np.ndarray:

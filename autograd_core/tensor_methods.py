@@ -218,11 +218,11 @@ class TensorMethods:
                 "call it on tensor.data for a plain numpy result."
             )
         kwargs.pop("out", None)
+        if ufunc in ops.COMPARISONS:        # not differentiable: a plain numpy result
+            return ufunc(*[value_of(v) for v in inputs], **kwargs)
         handler = ops.UFUNC_HANDLERS.get(ufunc)
         if handler is None:
             return _unsupported(f"numpy.{ufunc.__name__}")
-        if ufunc in ops.COMPARISONS:
-            return ufunc(*[value_of(v) for v in inputs], **kwargs)
         return handler(*inputs, **kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

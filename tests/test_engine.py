@@ -548,3 +548,57 @@ def test_gradients_refuses_a_seed_count_that_does_not_match_the_outputs():
         gradients([x * 2, x * 5], [x], grad_outputs=np.ones(3))
     both = gradients([x * 2, x * 5], [x], grad_outputs=[np.ones(3), np.ones(3)])
     np.testing.assert_array_equal(both[0], [7.0, 7.0, 7.0])
+
+
+# ------------------------------------------------- found by reading the engine as a newcomer
+def test_a_second_backward_pass_sees_an_in_place_change_made_after_the_first():
+    # With create_graph the rules run on stand-ins for the saved values; they share the
+    # originals' version history, so the recorded first derivative knows t changed.
+    t = Tensor(2.0, requires_grad=True)
+    (dy,) = gradients(t ** 3, [t], create_graph=True)
+    with no_grad():
+        t += 1.0
+    with pytest.raises(InplaceError, match="'pow'"):
+        gradients(dy, [t])
+
+
+def test_redefining_a_rule_forgets_what_the_old_one_kept():
+    double = Primitive(lambda x: 2 * x, "double_draft", "z = 2x")
+    double.defvjp(rule(lambda g, out, x: g))                      # wrong, and keeps nothing
+    x = leaf([1.0])
+    double(x).sum().backward()
+    double.defvjp(rule(lambda g, out, x: 2 * g + 0 * x, saves="x"))
+    x.grad = None
+    double(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0])
+
+
+def test_a_forward_input_with_a_default_is_refused_at_definition():
+    scale = Primitive(lambda x, y=2.0: x * y, "scale_default", "z = x y")
+    with pytest.raises(TypeError, match=r"\['y'\] have a default value"):
+        scale.defvjp(rule(lambda g, out, x, y=2.0: g * y, saves="y"),
+                     rule(lambda g, out, x, y=2.0: g * x, saves="x"))
+
+
+def test_clip_with_tensor_bounds_uses_their_values():
+    x = leaf([-2.0, 0.5, 3.0])
+    x.clip(Tensor(-1.0), Tensor(1.0)).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0])
+
+
+def test_a_forward_error_that_is_not_about_shapes_keeps_its_own_words():
+    def refuse(x):
+        raise ValueError("needs a non-negative input")
+
+    odd = Primitive(refuse, "refuse_negative", "z = x").defvjp(rule(lambda g, out, x: g))
+    with pytest.raises(ValueError, match="needs a non-negative input"):
+        odd(leaf([1.0]))
+    with pytest.raises(ShapeError, match="add: cannot combine operands of shapes"):
+        Tensor(np.ones((2, 3))) + Tensor(np.ones(4))
+
+
+def test_the_output_stand_in_explains_itself_when_a_rule_reads_it_undeclared():
+    peek = Primitive(lambda x: x + 1.0, "peek_out", "z = x + 1")
+    peek.defvjp(rule(lambda g, out, x: g * np.ones(out.shape)))   # reads out without declaring it
+    with pytest.raises(AttributeError, match="undeclared output nothing"):
+        peek(leaf([1.0, 2.0])).sum().backward()

@@ -1,10 +1,9 @@
-"""The speed-ups of issue 5 give the same gradients as the general paths they shortcut.
+"""The speed-ups give the same gradients as the general paths they shortcut.
 
-- ``record()`` has unrolled paths for one and two inputs and a loop for more; the
-  Tensor operators call it directly.
-- ``matmul``'s ȳ rule returns a transposed layout when y is a transposed view (W.T).
+- The Tensor operators call ``record()`` directly, for any number of inputs.
+- ``matmul``'s ȳ rule computes xᵀg as (gᵀx)ᵀ for 2-D operands (W's own layout after W.T).
 - ``sigmoid``'s forward is 1 / (1 + e⁻ˣ) with the overflow warning silenced.
-- ``backward()`` keeps a fresh, unshared leaf gradient as ``.grad`` without copying it.
+- ``backward()`` gives every leaf gradient an array of its own (never aliased).
 - ``sum``'s VJP writes x̄ out (``np.full``) for small full reductions, a view otherwise.
 
 Each is checked against finite differences (random upstream gradients inside
@@ -166,7 +165,7 @@ def test_retained_intermediate_hooks_and_functions_do_not_alias_a_leaf_gradient(
     assert _independent(c.grad, held)
 
 
-def test_weight_gradient_kept_without_copy_is_still_correct_and_c_contiguous():
+def test_weight_gradient_is_correct_independent_and_c_contiguous():
     x, W, b = Tensor(rng.standard_normal((4, 5))), leaf(3, 5), leaf(3)
     g = rng.standard_normal((4, 3))
     (x @ W.T + b).backward(g)

@@ -277,3 +277,44 @@ def test_hook_replacing_the_gradient_changes_everything_below_it_until_removed()
     x.grad = None
     loss.backward()
     np.testing.assert_allclose(x.grad, 3 * upstream)
+
+
+def test_a_function_saving_its_output_on_0d_inputs_gets_the_second_derivative():
+    class CubeThroughOutput(Function):
+        @staticmethod
+        def forward(ctx, x):
+            out = x ** 3                     # a numpy scalar on 0-d x, not an array
+            ctx.save_for_backward(x, out)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            x, out = ctx.saved
+            return 3 * out / x * g           # 3x², written through the output
+
+    for value in (2.0, [2.0]):
+        t = Tensor(value, requires_grad=True)
+        (first,) = ag.gradients(CubeThroughOutput.apply(t).sum(), [t], create_graph=True)
+        (second,) = ag.gradients(first.sum(), [t])
+        np.testing.assert_allclose(second, np.full(np.shape(value), 12.0))
+
+
+def test_a_function_returning_its_input_shares_the_inputs_version_history():
+    class HalveGradient(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x                         # the output is the input's own memory
+
+        @staticmethod
+        def backward(ctx, g):
+            return 0.5 * g
+
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    h = w * 1.0
+    y = HalveGradient.apply(h)
+    z = h * h                                # keeps h's value
+    with ag.no_grad():
+        y += 100.0                           # writes into h's memory
+    assert h.version == 1
+    with pytest.raises(ag.InplaceError):
+        z.sum().backward()

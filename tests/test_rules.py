@@ -28,6 +28,7 @@ from autograd_core import (
     rule,
     trace_backward,
 )
+from autograd_core.node import OUTPUT_NOT_SAVED
 
 CASE_LIST = all_cases()
 CASE_IDS = [case_id(name, case) for name, case in CASE_LIST]
@@ -128,7 +129,7 @@ def rules_read_only_what_they_declare(out: Tensor, name: str, rng) -> int:
             continue
         op = node.op
         names = op.input_names * len(node.saved) if op.variadic else op.input_names
-        kept_out = node.out if node.out is not None else NotSaved(g)
+        kept_out = node.out if node.out is not None else OUTPUT_NOT_SAVED   # as the engine does
         for index, parent in enumerate(node.parents):
             if parent is None:
                 continue

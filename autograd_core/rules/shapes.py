@@ -58,13 +58,13 @@ getitem.defvjp(rule(lambda g, out, x, index: call(scatter_add, g, shape=x.shape,
     "z = zeros(shape) with g added at index;  ḡ = z̄[index]",
     why="the adjoint of getitem, so that indexing has second derivatives",
 )
-def scatter_add(g, shape, index):
-    result = np.zeros(shape, dtype=np.result_type(g))
+def scatter_add(values, shape, index):
+    result = np.zeros(shape, dtype=np.result_type(values))
     if is_basic_index(index):
-        result[index] = g
+        result[index] = values
     else:
         # An index array may name the same element twice: np.add.at adds both contributions.
-        np.add.at(result, index, g)
+        np.add.at(result, index, values)
     return result
 
 
