@@ -36,9 +36,10 @@ from .tensor import Tensor
 # gets a node of its own, so that "d/d this argument" is distinct from "d/d the outer
 # variable" even when the same tensor is passed twice. Not registered in PRIMITIVES: it is
 # plumbing of the transforms, not an operation users call.
-# The forward returns a view: the argument shares the given tensor's memory, so the two
-# share one version history (record() gives views that).
-_argument = Primitive(lambda x: x.view(), "argument",
+# What the transformed function receives for an argument it is differentiated by: a copy
+# with a node of its own. So an in-place write inside the function changes neither the
+# caller's array nor the tensor the gradient is taken with respect to.
+_argument = Primitive(lambda x: x.copy(), "argument",
                       "z = x;  x̄ = g  (an argument of a transformed function)")
 _argument.defvjp(rule(lambda g, out, x: g))
 
@@ -122,7 +123,7 @@ class _Traced:
             self.wrt = [_fresh_argument(given[i], recording) for i in self.nums]
             call_args = list(given)
             for i, fresh in zip(self.nums, self.wrt):
-                call_args[i] = fresh
+                call_args[i] = _argument(fresh)     # f works on its own copy (see _argument)
             self.out = f(*call_args, **kwargs)
         outputs = self.out if isinstance(self.out, (tuple, list)) else [self.out]
         #: an outer transform (or the caller) may differentiate the results: record the backward

@@ -10,16 +10,19 @@ When the operation itself is recorded, the tensor's place on the tape moves to
 the new node, whose parent is the old one: ``c = a + b; c += c + 1`` differentiates
 as ``c₁ = c₀ + (c₀ + 1)``.
 
-Views (``v = c[0:2]``, ``c.T``, ``c.reshape(...)`` share ``c``'s memory) are the one
-place where numpy's aliasing and the tape disagree: writing through ``v`` would change
-``c`` behind its node's back, and every gradient that uses ``c`` would silently be
-wrong. So a *recorded* in-place operation on a view writes into fresh memory (copy on
-write): ``v`` changes, ``c`` does not, and both agree with their graphs. Write into
-the base instead (``c[0:2] += 1`` does: Python ends it with ``c[0:2] = ...``, recorded
-as ``setitem``). Under ``no_grad`` the write goes through, as in numpy, and every
-tensor sharing the memory (the view, its base, other views of it, ``detach()``ed
-aliases: see ``share_versions``) counts a new version, so that a backward pass relying
-on the old values raises.
+Views (``v = c[0:2]``, ``c.T``, ``c.reshape(...)``) share ``c``'s memory, as in numpy
+and PyTorch, and the tape follows the sharing both ways:
+
+- a recorded write into ``c`` gives ``c`` a new node; a view taken before is made again
+  from the new ``c`` the next time an operation reads it (``primitive.refresh_view``);
+- a recorded write into ``v`` goes into ``c``'s memory too, and ``c`` gets a node that
+  says so: ``setitem(c, v, index)``, or the inverse reshape or transpose
+  (``_write_through``), up the chain of views.
+
+Under ``no_grad`` the write goes through without recording anything, and every tensor
+sharing the memory (the view, its base, other views of it, ``detach()``ed aliases: see
+``tensor.share_versions``) counts a new version, so that a backward pass relying on the
+old values raises.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from . import grad_mode
 from .errors import InplaceError, ShapeError
 from .ops import plain_index
 from .rules.arithmetic import add, div, mul, sub
-from .rules.shapes import setitem
-from .tensor import Tensor, leave_aliases, mark_modified, result_tensor
+from .rules.shapes import inverse_axes, reshape, setitem, transpose
+from .tensor import Tensor, mark_modified, result_tensor
 
 __all__ = ["inplace_apply", "inplace_setitem", "mark_modified"]
 
@@ -115,14 +118,54 @@ def _write_back(target: Tensor, result: Tensor, what: str) -> None:
             f"{target.shape}; an in-place operation cannot change the shape. Use the "
             "out-of-place form (x = x + y)."
         )
-    if target.data.base is not None:
-        # A view of another array: copy on write, so that the base stays what its graph says.
-        target.data = result.data.astype(target.data.dtype, copy=False)
-        leave_aliases(target)
-        target._version += 1
+    if not target.data.flags.writeable:
+        raise InplaceError(
+            f"{what} on a tensor of shape {target.shape} whose array is read-only (a broadcast "
+            "view, or an array numpy marked not writeable): write out of place (x = x + y)."
+        )
+    if target._view_of is not None and target._view_of.op.name not in _WRITABLE_VIEWS:
+        raise InplaceError(
+            f"{what} on a view made by '{target._view_of.op.name}' (shape {target.shape}) is not "
+            "supported: write into the tensor it views, or into a copy."
+        )
+    # The tensor's own memory, which its views and the tensor it views share: every one of
+    # them sees the new values and counts one more version.
+    np.copyto(target.data, result.data, casting="same_kind")
+    mark_modified(target)
+    node = result._node
+    if node is not None:
+        node.name = target.name
+        retained = target._node
+        if retained is not None and retained.op is not None and retained.tensor_ref is not None:
+            # retain_grad() follows the tensor to its new value, as in PyTorch.
+            retained.tensor_ref, node.tensor_ref = None, retained.tensor_ref
+    target._node = node
+    if target._view_of is not None:
+        _write_through(target)
+
+
+# The views whose parent can be rebuilt from them after a write: x[index], reshape, transpose.
+_WRITABLE_VIEWS = {"getitem", "reshape", "transpose"}
+
+
+def _write_through(view: Tensor) -> None:
+    """A recorded write into a view changed its parent's values too (they share memory):
+    give the parent a node that says so, and its parent, up the chain of views.
+
+    ``c = a * 1; c[0][1] = 9.0``: ``c[0]`` is a view; after the write, c is
+    ``setitem(c, c[0], 0)`` on the tape, so gradients reach the 9.0 through c.
+    """
+    origin = view._view_of
+    parent = origin.parent
+    if origin.op.name == "getitem":
+        rebuilt = setitem(parent, view, index=origin.params["index"])
+    elif origin.op.name == "reshape":
+        rebuilt = reshape(view, shape=parent.shape)
     else:
-        np.copyto(target.data, result.data, casting="same_kind")
-        mark_modified(target)
-    if result._node is not None:
-        result._node.name = target.name
-    target._node = result._node
+        rebuilt = transpose(view, axes=inverse_axes(origin.params["axes"], parent.ndim))
+    if rebuilt._node is not None:
+        rebuilt._node.name = parent.name
+    parent._node = rebuilt._node        # its data already holds the new values
+    origin.parent_node = parent._node   # the view is up to date with its parent
+    if parent._view_of is not None:
+        _write_through(parent)

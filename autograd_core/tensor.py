@@ -38,8 +38,9 @@ class Tensor:
     gives NaN with numpy's warning, not an exception; ``detect_anomaly()`` finds where.
     """
 
-    # _aliases: None, or the group of tensors sharing this one's memory (see share_versions)
-    __slots__ = ("data", "grad", "_node", "_version", "_name", "_aliases", "__weakref__")
+    # _aliases: None, or the group of tensors sharing this one's memory (see share_versions);
+    # _view_of: None, or the ViewOrigin of a view made by an operation (x.T, x[1:3])
+    __slots__ = ("data", "grad", "_node", "_version", "_name", "_aliases", "_view_of", "__weakref__")
 
     # Make numpy defer to Tensor in mixed expressions (array * tensor, np.exp(tensor)).
     __array_priority__ = 1000
@@ -52,6 +53,7 @@ class Tensor:
         self._version = 0
         self._name = name
         self._aliases: list | None = None
+        self._view_of: ViewOrigin | None = None
         if isinstance(data, Tensor) and self.data is data.data:
             share_versions(self, (data,))   # Tensor(t) without a copy is an alias of t
         if requires_grad:
@@ -277,6 +279,7 @@ def result_tensor(data: np.ndarray, node: Node | None) -> Tensor:
     tensor._version = 0
     tensor._name = None
     tensor._aliases = None
+    tensor._view_of = None
     return tensor
 
 
@@ -360,7 +363,25 @@ def _count_write(tensor: Tensor) -> None:
         node.out_version = tensor._version
 
 
-def share_versions(alias: Tensor, sources: Any) -> None:
+class ViewOrigin:
+    """How a view was made: ``op`` (a primitive) with ``params`` applied to ``parent``, whose
+    node was ``parent_node`` then. When the parent's node has changed since (a recorded
+    in-place write), the view's own node describes the old parent and is made again."""
+
+    __slots__ = ("parent", "op", "params", "parent_node")
+
+    def __init__(self, parent: Tensor, op: Any, params: Any) -> None:
+        self.parent = parent
+        self.op = op
+        self.params = params
+        self.parent_node = parent._node
+
+    @property
+    def stale(self) -> bool:
+        return self.parent._node is not self.parent_node
+
+
+def share_versions(alias: Tensor, sources: Any) -> list[Tensor]:
     """``alias`` shares memory with some of ``sources`` (a view, ``detach()``): one history.
 
     Tensors that share memory form a group (a list of weak references, held by each of
@@ -368,9 +389,11 @@ def share_versions(alias: Tensor, sources: Any) -> None:
     counter does. So ``b.detach() += 1``, ``b[0:2] += 1`` under ``no_grad``, or ``b += 1``
     after a view of ``b`` was saved, all make the backward pass that needs the old values
     raise instead of using the new ones. Only views and aliases pay for this: it runs when
-    an operation's output is a view, not for ordinary results.
+    an operation's output is a view, not for ordinary results. Returns the sources that
+    share the memory.
     """
     memory = alias.data.base
+    sharing = []
     for source in sources:
         if isinstance(source, Tensor) and source is not alias and (
                 # numpy points a view's .base at the array owning the memory: an identity
@@ -387,11 +410,5 @@ def share_versions(alias: Tensor, sources: Any) -> None:
             if alias._aliases is not group:
                 group.append(weakref.ref(alias))
                 alias._aliases = group
-
-
-def leave_aliases(tensor: Tensor) -> None:
-    """``tensor`` got memory of its own (copy on write): it no longer shares a history."""
-    group = tensor._aliases
-    if group is not None:
-        group[:] = [ref for ref in group if ref() is not None and ref() is not tensor]
-        tensor._aliases = None
+            sharing.append(source)
+    return sharing

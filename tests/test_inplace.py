@@ -204,29 +204,65 @@ def test_inplace_update_of_parameters_under_no_grad_bumps_versions_and_keeps_the
 
 
 # ---------------------------------------------------------------------------------- views
-def test_recorded_inplace_on_a_view_copies_on_write_and_leaves_the_base_and_its_gradient_intact():
+def test_a_recorded_write_into_a_view_goes_into_the_base_and_values_saved_from_it_raise():
     x = leaf(4)
     c = x * 1
-    z = c * c                                    # saved c
+    z = c * c                                    # keeps c
     view = c[0:2]                                # numpy basic slicing: shares c's memory
     view += 1
     np.testing.assert_allclose(view.data, x.data[:2] + 1)
-    np.testing.assert_allclose(c.data, x.data)   # the base did not change behind its node
-    g = rng.standard_normal(4)
-    z.backward(g)
-    np.testing.assert_allclose(x.grad, 2 * x.data * g)
+    np.testing.assert_allclose(c.data, x.data + [1, 1, 0, 0])   # numpy's semantics, and PyTorch's
+    with pytest.raises(InplaceError, match="input 0 of 'mul'"):
+        z.backward(rng.standard_normal(4))       # c, kept by z, was changed
 
 
 @pytest.mark.parametrize("make_view", [lambda c: c.T, lambda c: c.reshape(-1), lambda c: c[1]])
-def test_views_of_every_kind_copy_on_write(make_view):
+def test_a_write_into_a_view_of_every_kind_is_followed_by_the_base_graph(make_view):
+    # c = x·1, then view *= 2 through a view: c is x with that part doubled, and
+    # d/dx of Σ c² is 2 c ⊙ (the factor each element got).
     x = leaf((2, 3))
     c = x * 1
     view = make_view(c)
     view *= 2
-    np.testing.assert_allclose(c.data, x.data)
-    (view.sum() + (c * c).sum()).backward()
-    expected_view_part = gradients(make_view(x * 1).sum() * 2, x)
-    np.testing.assert_allclose(x.grad, expected_view_part + 2 * x.data)
+    factor = np.ones((2, 3))
+    make_view(Tensor(factor)).data[...] *= 2      # the same elements, doubled, on plain numbers
+    np.testing.assert_allclose(c.data, x.data * factor)
+    (c * c).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * (x.data * factor) * factor)
+
+
+def test_a_view_read_after_its_base_changed_differentiates_the_new_base():
+    a = leaf(3)
+    c = a * 1
+    v = c[1:3]
+    c *= 2                                       # v's values change with c's memory
+    np.testing.assert_allclose(v.data, 2 * a.data[1:3])
+    (v * np.array([1.0, 10.0])).sum().backward()
+    np.testing.assert_allclose(a.grad, [0.0, 2.0, 20.0])
+
+
+def test_writing_through_a_view_of_a_view_reaches_the_outer_tensor():
+    a = leaf((2, 3))
+    c = a * 1
+    c[0][1] = 9.0                                # c[0] is a view; its [1] is written
+    assert c.data[0, 1] == 9.0
+    (c * c).sum().backward()
+    expected = 2 * a.data
+    expected[0, 1] = 0.0                         # that element no longer depends on a
+    np.testing.assert_allclose(a.grad, expected)
+    rows = a * 1
+    for row in rows:                             # each row a view: every one doubled in rows
+        row *= 2
+    np.testing.assert_allclose(rows.data, 2 * a.data)
+
+
+def test_retain_grad_follows_the_tensor_through_an_in_place_write():
+    a = leaf(2)
+    c = a * 1
+    c.retain_grad()
+    c *= 3
+    (c * 2).sum().backward()
+    np.testing.assert_array_equal(c.grad, [2.0, 2.0])      # d/d(the new c), as in PyTorch
 
 
 def test_augmented_assignment_into_a_slice_of_the_base_is_recorded():
@@ -298,19 +334,6 @@ def test_aliases_without_writes_differentiate_normally():
     z = (c * c).sum() + (view * 3.0).sum() + float(detached.data.sum())
     z.backward()
     np.testing.assert_allclose(x.grad, 2 * x.data + np.array([3.0, 3.0, 0.0, 0.0]))
-
-
-def test_copy_on_write_leaves_the_group_so_the_base_is_not_bumped_again():
-    x = leaf(4)
-    c = x * 1
-    view = c[0:2]
-    view += 1                                    # recorded: the view gets memory of its own
-    z = (c * c).sum()
-    with no_grad():
-        view *= 2.0                              # no longer c's memory: c's history is unaffected
-    assert c.version == 0
-    z.backward()
-    np.testing.assert_allclose(x.grad, 2 * x.data)
 
 
 def test_transient_views_do_not_accumulate_in_the_base_group():

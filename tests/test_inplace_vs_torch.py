@@ -253,20 +253,7 @@ TORCH_RAISES = {
 }
 
 
-# Known differences, each a bug to fix, not a choice: a view taken before an in-place change
-# of its base still reads the base's node from before the change (a silently wrong
-# gradient), and a recorded write into a view is copied on write instead of going into the
-# base as in numpy and PyTorch. strict: the day they pass, the marks must go.
-VIEW_BUGS = {
-    "transpose-input_modified": "a view of c read after c *= 2 differentiates the old c",
-    "slice-input_modified": "a view of c read after c *= 2 differentiates the old c",
-    "recorded_write_through_a_view": "a recorded write into a view is copied, not written into c",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=VIEW_BUGS[name]))
-    if name in VIEW_BUGS else name for name in CASES])
+@pytest.mark.parametrize("name", CASES)
 def test_inplace_sequence_matches_torch(torch, name):
     try:
         expected, refusal = run(CASES[name], Lib(torch)), None

@@ -19,12 +19,13 @@ def transpose(x, axes=None):
     return np.transpose(x, axes)
 
 
-def _inverse(axes, ndim):
+def inverse_axes(axes, ndim):
+    """The permutation that undoes ``transpose(axes)`` (None: reversing undoes reversing)."""
     # Negative axes name the same axis as axis + ndim: normalise before inverting.
-    return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
+    return None if axes is None else tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
 
 
-transpose.defvjp(rule(lambda g, out, x, axes=None: g.transpose(_inverse(axes, x.ndim))))
+transpose.defvjp(rule(lambda g, out, x, axes=None: g.transpose(inverse_axes(axes, x.ndim))))
 
 
 @primitive(
