@@ -349,6 +349,11 @@ def _seed(tensor: Tensor, gradient: Any, create_graph: bool) -> Any:
     else:
         seed = gradient if (create_graph and isinstance(gradient, Tensor)) else (
             np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient))
+        if seed.dtype.kind not in "biuf":
+            raise TypeError(
+                f"backward(): gradient must hold numbers, got dtype {seed.dtype} (from "
+                f"{type(gradient).__name__}); pass an array of shape {tensor.shape}."
+            )
         if tuple(seed.shape) != tensor.shape:
             raise BackwardError(
                 f"backward(): gradient has shape {tuple(seed.shape)} but the tensor has shape "

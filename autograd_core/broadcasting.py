@@ -18,7 +18,12 @@ def sum_to_shape(g: Any, shape: tuple[int, ...]) -> Any | None:
         return g
     lead = len(g_shape) - len(shape)
     if lead < 0:
-        return None
+        # g has fewer axes: the input had extra leading axes of length 1 (x[0] = v with v of
+        # shape (1, n) fills a row of n), which numpy dropped when it used the input.
+        if any(n != 1 for n in shape[:-lead]):
+            return None
+        reduced = sum_to_shape(g, shape[-lead:])
+        return None if reduced is None else reduced.reshape(shape)
     leading = tuple(range(lead))
     stretched = []
     for i, size in enumerate(shape):

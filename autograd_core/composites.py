@@ -81,10 +81,12 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis (``axis=None``: flattened first, as in numpy)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
+    if axis is None:
+        return _concatenate(*[reshape(t, shape=(-1,)) for t in tensors], axis=0)
     return _concatenate(*tensors, axis=axis)
 
 

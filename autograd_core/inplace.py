@@ -83,6 +83,12 @@ def inplace_setitem(target: Tensor, index: Any, value: Any) -> None:
     if recording:
         _refuse_leaf(target, "item assignment")
     index = plain_index(index)
+    if recording and _needs_grad(value) and target.data.dtype.kind not in "fc":
+        raise TypeError(
+            f"item assignment: the value requires grad but the tensor has dtype "
+            f"{target.data.dtype}, which cannot carry a gradient; make the tensor floating "
+            "point (Tensor(data, dtype=np.float64)) or assign value.detach()."
+        )
     if not (recording and (_needs_grad(target) or _needs_grad(value))):
         target.data[index] = value.data if isinstance(value, Tensor) else value
         mark_modified(target)

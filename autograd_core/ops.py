@@ -86,9 +86,19 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
 
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
-    """Limit values to [a_min, a_max]; the gradient passes where a_min <= x <= a_max."""
-    # The bounds are not differentiated: their values, never Tensors (np.clip would dispatch
-    # straight back here).
+    """Limit values to [a_min, a_max]; the gradient passes where a_min <= x <= a_max.
+
+    The bounds are parameters, not differentiated: a bound that requires grad is refused
+    rather than silently given no gradient (use ``maximum`` and ``minimum`` for that).
+    """
+    for name, bound in (("a_min", a_min), ("a_max", a_max)):
+        if isinstance(bound, Tensor) and bound.requires_grad:
+            raise TypeError(
+                f"clip: {name} requires grad, but clip's bounds are not differentiated. For a "
+                "gradient with respect to the bounds write minimum(maximum(x, a_min), a_max); "
+                f"otherwise pass {name}.detach()."
+            )
+    # Their values, never Tensors: np.clip would dispatch straight back here.
     return _clip(x, a_min=value_of(a_min), a_max=value_of(a_max))
 
 
@@ -115,8 +125,20 @@ def plain_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
-        return np.asarray(index)
+        # x[[]] picks nothing: an empty list must still be an integer index array.
+        return np.asarray(index) if index else np.zeros(0, dtype=np.intp)
     return index
+
+
+def _dot(a: Any, b: Any) -> Tensor:
+    # np.dot is a matrix product only up to two dimensions; above, it pairs every row of a
+    # with every matrix of b, which matmul does not.
+    if np.ndim(value_of(a)) > 2 or np.ndim(value_of(b)) > 2:
+        raise TypeError(
+            "numpy.dot of tensors with more than two dimensions is not supported (numpy's "
+            "result is not a batched matrix product); use matmul (a @ b) for a batched product."
+        )
+    return matmul(a, b)
 
 
 def _numpy_reshape(a: Any, shape: Any = None, newshape: Any = None, order: str = "C") -> Tensor:
@@ -143,7 +165,7 @@ FUNCTION_HANDLERS: dict[Any, Any] = {
     np.min: tensor_min, np.amin: tensor_min, np.reshape: _numpy_reshape,
     np.transpose: transpose, np.swapaxes: swapaxes, np.broadcast_to: broadcast_to,
     np.squeeze: squeeze, np.expand_dims: expand_dims, np.concatenate: concatenate,
-    np.stack: stack, np.where: where, np.clip: clip, np.dot: matmul,
+    np.stack: stack, np.where: where, np.clip: clip, np.dot: _dot,
     np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: lambda a: a.size,
 }
 

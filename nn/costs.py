@@ -187,7 +187,12 @@ class SoftmaxCrossEntropy:
                 f"SoftmaxCrossEntropy: logits must have shape (batch, classes), got {shape}."
             )
         labels = _values(target)
-        if labels.ndim == 1 and labels.dtype.kind in "iub":
+        if labels.ndim == 1 and labels.dtype.kind == "b":
+            raise ValueError(
+                f"SoftmaxCrossEntropy: the labels are booleans (shape {labels.shape}); give class "
+                f"indices as integers in [0, {shape[1] - 1}], or one-hot rows of shape {shape}."
+            )
+        if labels.ndim == 1 and labels.dtype.kind in "iu":
             if labels.shape[0] != shape[0]:
                 raise ValueError(
                     f"SoftmaxCrossEntropy: {labels.shape[0]} labels for a batch of {shape[0]} rows "

@@ -222,7 +222,13 @@ class Module:
 
     def load(self, path: str | os.PathLike) -> None:
         """Read a checkpoint written by ``save`` (never unpickles: ``allow_pickle=False``)."""
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
+        loaded = np.load(os.fspath(path), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"{os.fspath(path)!r} holds a single array, not a checkpoint: Module.save writes "
+                "an .npz archive of named arrays. Load the file that save() wrote."
+            )
+        with loaded as archive:
             state = {name: archive[name] for name in archive.files}
         self.load_state_dict(state)
 

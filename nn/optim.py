@@ -34,8 +34,8 @@ class Optimizer:
                     f"{type(self).__name__}: parameter {index} is a {type(p).__name__} that does not "
                     "require grad; pass model.parameters() or tensors created with requires_grad=True."
                 )
-        if not (lr > 0 and np.isfinite(lr)):
-            raise ValueError(f"{type(self).__name__}: learning rate must be positive and finite, got lr={lr}")
+        if not (lr >= 0 and np.isfinite(lr)):       # lr = 0 is allowed, as in PyTorch
+            raise ValueError(f"{type(self).__name__}: learning rate must be >= 0 and finite, got lr={lr}")
         self.lr = float(lr)
 
     def zero_grad(self) -> None:
@@ -132,7 +132,7 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
+        if not (momentum >= 0 and weight_decay >= 0):        # NaN fails these comparisons
             raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum}, {weight_decay}")
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
@@ -145,7 +145,9 @@ class SGD(Optimizer):
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             if self.momentum:
-                g = g if v is None else self.momentum * v + g
+                # The first velocity is the gradient's value, in an array of its own: zeroing
+                # p.grad in place afterwards must not wipe the momentum (PyTorch clones too).
+                g = np.array(g, copy=True) if v is None else self.momentum * v + g
                 velocities.append(g)
             updates.append(self.lr * g)
         self._apply(updates)
@@ -160,7 +162,7 @@ class Adam(Optimizer):
                  eps: float = 1e-8) -> None:
         super().__init__(params, lr)
         b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1) or eps <= 0:
+        if not (0 <= b1 < 1 and 0 <= b2 < 1 and eps > 0):     # NaN fails these comparisons
             raise ValueError(f"Adam: betas must lie in [0, 1) and eps > 0, got betas={betas}, eps={eps}")
         self.betas = (float(b1), float(b2))
         self.eps = float(eps)

@@ -80,7 +80,8 @@ tensor_min.defvjp(
     "which ln(sum(exp(x))) composed from primitives cannot do; softmax and log_softmax build on it",
 )
 def logsumexp(x, axis=None, keepdims=False):
-    shift = np.max(x, axis=axis, keepdims=True)
+    # initial=-inf: over an empty axis the maximum is -inf (and the result ln 0 = -inf).
+    shift = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     shift = np.where(np.isfinite(shift), shift, 0)
     # The sum of the shifted exponentials, plus the shift with the reduced axes dropped
     # unless kept: a fresh array, never a view of a temporary (in-place writes must count).
