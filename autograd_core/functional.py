@@ -231,7 +231,9 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     traced = _Traced(f, primals, {}, tuple(range(len(primals))), "jvp(f, ...)")
     out = traced.out
     out_data = out.data if isinstance(out, Tensor) else np.asarray(out)
-    u = Tensor(np.zeros_like(out_data, dtype=np.result_type(out_data, np.float64)), requires_grad=True)
+    # The tangent has the output's dtype (float32 primals give float32 tangents, as in PyTorch).
+    dtype = out_data.dtype if out_data.dtype.kind == "f" else np.float64
+    u = Tensor(np.zeros_like(out_data, dtype=dtype), requires_grad=True)
     with enable_grad():
         pulled = traced.grads(out, u, create_graph=True)
         total = None

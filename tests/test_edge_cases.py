@@ -143,3 +143,52 @@ def test_sgd_with_learning_rate_zero_changes_nothing():
     with no_grad():
         nn.SGD([p], lr=0.0).step()
     np.testing.assert_array_equal(p.data, [1.0, 2.0])
+
+
+# ------------------------------------------- choices at NaN inputs: PyTorch's, checked there
+NAN_CASES = {
+    "relu": (lambda ac_, t: t.relu(), lambda torch, t: torch.relu(t)),
+    "abs": (lambda ac_, t: t.abs(), lambda torch, t: torch.abs(t)),
+    "maximum": (lambda ac_, t: ac_.maximum(t, 0.5),
+                lambda torch, t: torch.maximum(t, torch.tensor(0.5, dtype=t.dtype))),
+    "minimum": (lambda ac_, t: ac_.minimum(t, 0.5),
+                lambda torch, t: torch.minimum(t, torch.tensor(0.5, dtype=t.dtype))),
+    "max": (lambda ac_, t: t.max(), lambda torch, t: t.max()),
+    "min": (lambda ac_, t: t.min(), lambda torch, t: t.min()),
+    "clip": (lambda ac_, t: t.clip(-0.5, 0.5), lambda torch, t: torch.clamp(t, -0.5, 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_gradients_at_nan_inputs_follow_pytorch(name, require):
+    torch = require("torch", "PyTorch is the oracle of the subgradient choices at NaN")
+    ours, theirs = NAN_CASES[name]
+    values = [np.nan, -1.0, 0.0, 2.0]
+    x = leaf(values)
+    ours(ac, x).sum().backward()
+    t = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    theirs(torch, t).sum().backward()
+    np.testing.assert_array_equal(x.grad, t.grad.numpy())
+
+
+def test_jvp_keeps_float32():
+    primal = np.array([1.0, 2.0], dtype=np.float32)
+    out, tangent = ac.jvp(lambda v: v * 2, (primal,), (np.ones(2, dtype=np.float32),))
+    assert np.asarray(out).dtype == np.float32 and np.asarray(tangent).dtype == np.float32
+
+
+def test_the_second_derivative_of_x_to_the_one_at_zero_is_zero():
+    np.testing.assert_array_equal(ac.hvp(lambda v: (v ** 1).sum(), np.array([0.0, 1.0]), np.ones(2)),
+                                  [0.0, 0.0])
+
+
+def test_grad_of_grad_through_an_in_place_write_inside_the_function():
+    def g(v):
+        v *= 3.0                                  # on the function's own copy of v
+        return (v * v).sum()                      # 9 v²
+
+    x = np.array([0.4])
+    np.testing.assert_allclose(ac.grad(g)(x), [7.2])
+    np.testing.assert_array_equal(x, [0.4])       # the caller's array is not written
+    np.testing.assert_allclose(ac.grad(lambda v: ac.grad(g)(v).sum())(x), [18.0])

@@ -250,11 +250,17 @@ def test_optimizer_argument_errors():
         nn.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="got no parameters"):
         nn.Adam(nn.Sequential(nn.Sigmoid()).parameters())
-    for lr in (0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="learning rate must be positive"):
+    for lr in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="learning rate must be >= 0 and finite"):
             nn.SGD([p], lr=lr)
-    with pytest.raises(ValueError, match="learning rate must be positive"):
-        nn.Adam([p], lr=0)
+    with pytest.raises(ValueError, match="learning rate must be >= 0 and finite"):
+        nn.Adam([p], lr=-1e-3)
+    nn.SGD([p], lr=0).step()                    # lr = 0 is allowed, as in PyTorch: no change
+    for bad in (dict(momentum=float("nan")), dict(weight_decay=float("nan"))):
+        with pytest.raises(ValueError, match="momentum and weight_decay"):
+            nn.SGD([p], lr=0.1, **bad)
+    with pytest.raises(ValueError, match="eps > 0"):
+        nn.Adam([p], eps=float("nan"))
     with pytest.raises(TypeError, match="parameter 0 is a Tensor that does not require grad"):
         nn.SGD([Tensor([1.0])], lr=0.1)
     with pytest.raises(ValueError, match="momentum and weight_decay"):

@@ -1,6 +1,7 @@
 """nn against Nielsen's hand-written BP1–BP4 (nn.reference): gradients, deltas and whole training runs."""
 
 import ast
+import contextlib
 import os
 import subprocess
 import sys
@@ -247,3 +248,107 @@ def test_training_with_engine_and_reference_gives_identical_accuracy(cost_kind, 
             np.testing.assert_allclose(d.b.data, b, rtol=0, atol=1e-10)
     assert engine_acc == reference_acc
     assert engine_acc[-1] > 0.6  # it actually learned something
+
+
+# ---------------------------------------------------------------- each column of compare()
+# Each column must be able to fail on its own: a δ column that compared the engine with
+# itself, or a bias column hard-wired to 0, would pass every test above. Each case below
+# makes exactly one number wrong, by a relative 1e-6 (far below what finite differences
+# resolve, far above compare's 1e-10), in exactly one layer, on the engine's side or on the
+# reference's, and checks that only that cell of the table reports it.
+
+COLUMNS = ("delta", "bias", "weight")    # LayerReport's fields, in the table's order
+NUDGE = 1e-6
+
+
+def _case_for_columns():
+    # Seed 2 keeps every layer's δ and gradients above 1e-3, so a relative 1e-6 is > 1e-9.
+    model = _network([4, 5, 3, 2], seed=2)
+    rng = np.random.default_rng(4)
+    return model, rng.standard_normal((6, 4)), rng.uniform(0, 1, (6, 2))
+
+
+def _assert_only_cell_disagrees(report, layer, column):
+    assert [r.layer for r in report.layers] == ["layers.0", "layers.2", "layers.4 (output)"]
+    rows = str(report).split("\n")[2:-1]
+    for index, (row, line) in enumerate(zip(report.layers, rows)):
+        printed = [float(word) for word in line.split()[-3:]]   # delta, dC/db, dC/dW
+        for position, name in enumerate(COLUMNS):
+            value = getattr(row, name)
+            if (index, name) == (layer, column):
+                assert value > 1e-9 and printed[position] > 1e-9, str(report)
+            else:
+                assert value < 1e-14 and printed[position] < 1e-14, (index, name, str(report))
+    assert report.max_difference > 1e-9 and "DISAGREE" in str(report)
+
+
+def _compare_every_way(model, x, y):
+    """The plain report and both forms': the same wrong cell must show in each."""
+    cost = nn.QuadraticCost()
+    reports = nn.reference.compare(model, x, y, cost, forms=nn.reference.FORMS)
+    return [nn.reference.compare(model, x, y, cost), *reports.values()]
+
+
+def test_the_case_for_columns_agrees_when_nothing_is_wrong():
+    model, x, y = _case_for_columns()
+    for report in _compare_every_way(model, x, y):
+        assert report.max_difference < 1e-14, str(report)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize("column", COLUMNS)
+def test_each_column_fails_alone_when_the_reference_is_wrong(monkeypatch, column, layer):
+    honest = nielsen.backprop_batch
+
+    def wrong(*args, **kwargs):
+        parts = [list(part) for part in honest(*args, **kwargs)]   # deltas, nabla_b, nabla_w
+        part = parts[COLUMNS.index(column)]
+        part[layer] = part[layer] * (1 + NUDGE)
+        return tuple(parts)
+
+    monkeypatch.setattr(nielsen, "backprop_batch", wrong)
+    model, x, y = _case_for_columns()
+    for report in _compare_every_way(model, x, y):
+        _assert_only_cell_disagrees(report, layer, column)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+def test_the_delta_column_reads_the_engines_recorded_deltas(monkeypatch, layer):
+    # δ recorded wrong while every gradient stays right: only the δ column may notice,
+    # which it does only if it compares the engine's δ (not the reference's) with BP1/BP2.
+    honest = nn.Module.record_deltas
+    model, x, y = _case_for_columns()
+    path = f"layers.{2 * layer}"
+
+    @contextlib.contextmanager
+    def nudged(self):
+        with honest(self) as deltas:
+            yield deltas
+        deltas[path] = deltas[path] * (1 + NUDGE)
+
+    monkeypatch.setattr(nn.Module, "record_deltas", nudged)
+    for report in _compare_every_way(model, x, y):
+        _assert_only_cell_disagrees(report, layer, column="delta")
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize("column", ["bias", "weight"])
+def test_the_gradient_columns_read_the_engines_gradients(monkeypatch, column, layer):
+    # A deliberately wrong Dense layer: z's value and δ are right, but b.grad (or W.grad)
+    # comes out (1 + 1e-6) times too large. ``p - p.detach()`` is exactly 0 with gradient 1,
+    # and it bypasses z, whose hook records δ.
+    honest = nn.Dense.forward
+    model, x, y = _case_for_columns()
+    shape = model.layers[2 * layer].W.shape     # a copy for the other form has the same shapes
+
+    def wrong(self, inputs):
+        z = honest(self, inputs)
+        if self.W.shape != shape:
+            return z
+        if column == "bias":
+            return z + (self.b - self.b.detach()) * NUDGE
+        return z + (inputs @ (self.W - self.W.detach()).T) * NUDGE
+
+    monkeypatch.setattr(nn.Dense, "forward", wrong)
+    for report in _compare_every_way(model, x, y):
+        _assert_only_cell_disagrees(report, layer, column)

@@ -3,6 +3,8 @@
 Choices at non-differentiable points (subgradients), as in PyTorch:
 relu'(0) = 0; |x|' at 0 is 0; clip passes the gradient where a_min <= x <= a_max
 (boundaries included); maximum/minimum split the gradient equally between tied inputs.
+At NaN inputs, PyTorch's choices too: relu and maximum/minimum pass the gradient (a
+comparison with NaN is false, so nothing masks it), and |x|' is 0.
 """
 
 import numpy as np
@@ -82,7 +84,8 @@ def relu(x):
     return np.maximum(x, 0)
 
 
-relu.defvjp(rule(lambda g, out, x: g * (out > 0), saves="out"))
+# Masked where out <= 0, so a NaN output passes g on (PyTorch's choice), where g ⊙ [out > 0] would not.
+relu.defvjp(rule(lambda g, out, x: g * ~(out <= 0), saves="out"))
 
 
 @primitive("abs", "z = |x|;  x̄ = g ⊙ sign x  (0 at x = 0)")
@@ -90,7 +93,8 @@ def absolute(x):
     return np.abs(x)
 
 
-absolute.defvjp(rule(lambda g, out, x: g * np.sign(x), saves="x"))
+# sign x, and 0 at NaN (x == x is false only there) rather than NaN, as PyTorch.
+absolute.defvjp(rule(lambda g, out, x: g * np.where(x == x, np.sign(x), 0.0), saves="x"))
 
 
 @primitive("clip", "z = min(max(x, a_min), a_max);  x̄ = g ⊙ [a_min ≤ x ≤ a_max]")
@@ -117,9 +121,11 @@ def maximum(x, y):
     return np.maximum(x, y)
 
 
+# Written as "g, halved at ties, 0 where the other input wins" (PyTorch's form): where an
+# input is NaN no comparison holds, and g passes to both.
 maximum.defvjp(
-    rule(lambda g, out, x, y: g * ((x > y) + 0.5 * (x == y)), saves=("x", "y")),
-    rule(lambda g, out, x, y: g * ((y > x) + 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * (1.0 - (x < y) - 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * (1.0 - (y < x) - 0.5 * (x == y)), saves=("x", "y")),
 )
 
 
@@ -129,8 +135,8 @@ def minimum(x, y):
 
 
 minimum.defvjp(
-    rule(lambda g, out, x, y: g * ((x < y) + 0.5 * (x == y)), saves=("x", "y")),
-    rule(lambda g, out, x, y: g * ((y < x) + 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * (1.0 - (x > y) - 0.5 * (x == y)), saves=("x", "y")),
+    rule(lambda g, out, x, y: g * (1.0 - (y > x) - 0.5 * (x == y)), saves=("x", "y")),
 )
 
 

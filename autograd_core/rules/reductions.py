@@ -46,8 +46,10 @@ tensor_sum.defvjp(rule(_sum_vjp))
 
 
 def _share_among_ties(g, out, x, axis):
-    # The positions equal to the extreme value; each gets g divided by their number.
-    winners = x == keep_axes(out, x.shape, axis)
+    # The positions equal to the extreme value; each gets g divided by their number. When the
+    # extreme is NaN (numpy's max propagates it), the NaN positions are the winners (PyTorch).
+    extreme = keep_axes(out, x.shape, axis)
+    winners = (x == extreme) | ((x != x) & (extreme != extreme))
     return keep_axes(g, x.shape, axis) * winners / np.sum(winners, axis=axis, keepdims=True)
 
 
