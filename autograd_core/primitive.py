@@ -197,6 +197,10 @@ def primitive(name: str, formula: str, why: str = "",
 
 def _positional_names(forward: Callable[..., Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The forward's positional parameters, and those of them that have a default."""
+    if isinstance(forward, np.ufunc):
+        # A numpy ufunc as the forward (np.log): Python 3.10's inspect cannot read its
+        # signature; its inputs are its nin positional arguments.
+        return ("x", "y", "z")[: forward.nin], ()
     positional = [p for p in inspect.signature(forward).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return (tuple(p.name for p in positional),
