@@ -16,18 +16,32 @@ to that outer graph. Otherwise the backward pass is the ordinary, numpy-only one
 Types: numpy arrays (and Python numbers) in, numpy arrays out; if any argument is
 a ``Tensor``, or the result carries a graph for an outer transform, the results are
 ``Tensor``s.
+
+Structures: a differentiated argument may be one array or a nested structure of them,
+dicts, lists and tuples (JAX's pytrees), such as ``dict(model.named_parameters())``.
+The transform differentiates with respect to every leaf and returns the gradients in
+the argument's structure. A list of plain numbers (``[1.0, 2.0]``) is array data, as in
+numpy; a list or tuple holding arrays, Tensors or structures is a structure.
+
+Unused arguments: when the output does not depend on a leaf it was asked to
+differentiate (no path in the recorded graph leads to it), the gradient would be zeros
+that say nothing, and the usual cause is a bug: the function computes with something
+else, such as a model's own parameters instead of the ones passed in. So every
+transform raises then, as ``torch.autograd.grad`` does; ``allow_unused=True`` returns
+the zeros. "Depends" means the graph, not the values: ``0 * x`` depends on ``x``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .backward import gradients
 from .composites import stack
+from .errors import BackwardError
 from .grad_mode import enable_grad, is_grad_enabled
 from .primitive import Primitive, rule
 from .tensor import Tensor
@@ -42,6 +56,58 @@ from .tensor import Tensor
 _argument = Primitive(lambda x: x.copy(), "argument",
                       "z = x;  x̄ = g  (an argument of a transformed function)")
 _argument.defvjp(rule(lambda g, out, x: g))
+
+
+# ------------------------------------------------------------------ nested structures
+def _is_structure(value: Any) -> bool:
+    """Dicts are structures; a list or tuple is one when it holds an array, a Tensor or a
+    structure. A list of plain numbers is array data, as ``np.asarray`` reads it."""
+    if isinstance(value, dict):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (np.ndarray, Tensor)) or _is_structure(v) for v in value)
+    return False
+
+
+def _leaves(tree: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, leaf) for every leaf of ``tree``, depth first, dicts in insertion order.
+
+    The path reads as the indexing that reaches the leaf (``['layers.0.W']``, ``[1][0]``),
+    "" for a tree that is a single leaf; error messages name leaves with it.
+    """
+    if not _is_structure(tree):
+        return [(path, tree)]
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    return [pair for key, value in items for pair in _leaves(value, f"{path}[{key!r}]")]
+
+
+def _rebuild(tree: Any, leaves: Iterator[Any]) -> Any:
+    """``tree``'s structure with its leaves replaced, in ``_leaves`` order, by ``leaves``."""
+    if not _is_structure(tree):
+        return next(leaves)
+    if isinstance(tree, dict):
+        return {key: _rebuild(value, leaves) for key, value in tree.items()}
+    items = [_rebuild(value, leaves) for value in tree]
+    return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)   # namedtuples
+
+
+def _check_like(who: str, what: str, index: int, primal: Any, other: Any) -> None:
+    """``other`` (a tangent, a vector) has ``primal``'s structure and each leaf its shape."""
+    primal_leaves, other_leaves = _leaves(primal), _leaves(other)
+    paths, other_paths = [path for path, _ in primal_leaves], [path for path, _ in other_leaves]
+    if paths != other_paths:
+        def listed(leaf_paths: list[str]) -> str:
+            return " ".join(leaf_paths) if leaf_paths != [""] else "one array"
+
+        raise ValueError(
+            f"{who}: {what} {index} has the leaves {listed(other_paths)} but its primal has "
+            f"{listed(paths)}; give it the primal's structure."
+        )
+    for (path, p), (_, t) in zip(primal_leaves, other_leaves):
+        p_shape, t_shape = np.shape(_value(p)), np.shape(_value(t))
+        if p_shape != t_shape:
+            raise ValueError(f"{who}: {what} {index}{path} has shape {t_shape} but its primal has "
+                             f"shape {p_shape}.")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -61,7 +127,7 @@ def _normalize_argnums(argnums: int | Sequence[int], nargs: int, who: str) -> tu
     return tuple(resolved), single
 
 
-def _fresh_argument(value: Any, recording: bool) -> Tensor:
+def _fresh_argument(value: Any, recording: bool, who: str, label: str) -> Tensor:
     """A tensor requiring grad, with a node of its own, holding ``value``."""
     if isinstance(value, Tensor):
         if value._node is not None and recording:
@@ -72,8 +138,9 @@ def _fresh_argument(value: Any, recording: bool) -> Tensor:
         array = array.astype(np.float64)
     if array.dtype.kind != "f":
         raise TypeError(
-            f"can only differentiate with respect to floating-point arguments, got dtype {array.dtype}; "
-            "convert the argument with np.asarray(x, dtype=np.float64)."
+            f"{who}: can only differentiate with respect to floating-point arrays, but {label} has "
+            f"dtype {array.dtype} (a {type(value).__name__}); convert it with "
+            "np.asarray(x, dtype=np.float64), or pass a dict, list or tuple of arrays."
         )
     return Tensor(array, requires_grad=True)
 
@@ -95,6 +162,36 @@ def _depends_on_outer_graph(outputs: Sequence[Any], own: Sequence[Tensor]) -> bo
     return False
 
 
+def _unreached(outputs: Sequence[Any], wrt: Sequence[Tensor]) -> list[int]:
+    """Positions of the tensors in ``wrt`` that no output reaches in the recorded graph.
+
+    A walk from the outputs towards the leaves, stopping as soon as every tensor of
+    ``wrt`` was met (usually early: the arguments are used near the start of the graph).
+    """
+    missing = {t._node: k for k, t in enumerate(wrt)}
+    stack_ = [out._node for out in outputs if isinstance(out, Tensor) and out._node is not None]
+    seen = set()
+    while stack_ and missing:
+        node = stack_.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        missing.pop(node, None)
+        stack_.extend(parent for parent in node.parents if parent is not None)
+    return sorted(missing.values())
+
+
+def _refuse_unused(who: str, f: Callable[..., Any], labels: Sequence[str], where: str = "") -> None:
+    listed = ", ".join(labels)
+    raise BackwardError(
+        f"{who}: the output of {_name(f)}{where} does not depend on {listed}, so its gradient "
+        "would be zeros that say nothing. Usually the function computes with something other "
+        "than the argument it is given, such as a model's own parameters instead of the ones "
+        "passed in (call the model with nn.functional_call(model, params, x)). If zeros are "
+        "intended, pass allow_unused=True."
+    )
+
+
 def _differentiate(out: Any, wrt: Sequence[Tensor], seed: Any, create_graph: bool) -> tuple:
     """d⟨seed, out⟩/d wrt, zeros when ``out`` does not depend on ``wrt`` at all."""
     if not isinstance(out, Tensor) or out._node is None:
@@ -111,32 +208,58 @@ def _convert(value: Any, as_tensor: bool) -> Any:
     return np.asarray(value.data if isinstance(value, Tensor) else value)
 
 
+def _output_leaves(out: Any) -> list[Any]:
+    return [leaf for _, leaf in _leaves(out)]
+
+
 class _Traced:
-    """``f`` run once on fresh arguments: its outputs, the arguments, and how to return results."""
+    """``f`` run once on fresh arguments: its outputs, the arguments, and how to return results.
+
+    Each differentiated argument is a tree (``_leaves``); ``wrt`` holds one fresh tensor
+    per leaf of all of them, in order, and ``per_argument`` regroups a flat list of
+    results into the arguments' structures.
+    """
 
     def __init__(self, f: Callable[..., Any], args: Sequence[Any], kwargs: dict, argnums: Any,
-                 who: str) -> None:
+                 who: str, allow_unused: bool) -> None:
         self.nums, self.single = _normalize_argnums(argnums, len(args), who)
         recording = is_grad_enabled()
         given = list(args)
+        self.trees = [given[i] for i in self.nums]
+        leaves = [[(f"argument {i}{path}", leaf) for path, leaf in _leaves(tree)]
+                  for i, tree in zip(self.nums, self.trees)]
         with enable_grad():
-            self.wrt = [_fresh_argument(given[i], recording) for i in self.nums]
+            fresh = [[_fresh_argument(leaf, recording, who, label) for label, leaf in arg]
+                     for arg in leaves]
+            self.wrt = [t for arg in fresh for t in arg]
             call_args = list(given)
-            for i, fresh in zip(self.nums, self.wrt):
-                call_args[i] = _argument(fresh)     # f works on its own copy (see _argument)
+            for i, tree, arg in zip(self.nums, self.trees, fresh):
+                # f works on its own copy (see _argument), in the argument's structure
+                call_args[i] = _rebuild(tree, iter([_argument(t) for t in arg]))
             self.out = f(*call_args, **kwargs)
-        outputs = self.out if isinstance(self.out, (tuple, list)) else [self.out]
+        outputs = _output_leaves(self.out)
+        if not allow_unused:
+            unused = _unreached(outputs, self.wrt)
+            if unused:
+                labels = [label for arg in leaves for label, _ in arg]
+                _refuse_unused(who, f, [labels[k] for k in unused])
         #: an outer transform (or the caller) may differentiate the results: record the backward
         self.outer = recording and _depends_on_outer_graph(outputs, self.wrt)
-        self.as_tensor = self.outer or any(isinstance(a, Tensor) for a in given)
+        self.as_tensor = self.outer or any(isinstance(a, Tensor) for a in given) or any(
+            isinstance(leaf, Tensor) for arg in leaves for _, leaf in arg)
 
     def grads(self, out: Any, seed: Any = None, create_graph: bool | None = None) -> tuple:
         create = self.outer if create_graph is None else create_graph
         return _differentiate(out, self.wrt, seed, create)
 
-    def result(self, grads: Sequence[Any]) -> Any:
-        converted = tuple(_convert(g, self.as_tensor) for g in grads)
-        return converted[0] if self.single else converted
+    def per_argument(self, flat: Sequence[Any], as_tensor: bool) -> tuple:
+        """One result per leaf of ``wrt`` → one per differentiated argument, in its structure."""
+        converted = iter([_convert(g, as_tensor) for g in flat])
+        return tuple(_rebuild(tree, converted) for tree in self.trees)
+
+    def result(self, flat: Sequence[Any]) -> Any:
+        per_argument = self.per_argument(flat, self.as_tensor)
+        return per_argument[0] if self.single else per_argument
 
 
 def _scalar_output(out: Any, who: str, f: Callable[..., Any]) -> None:
@@ -154,29 +277,26 @@ def _name(f: Callable[..., Any]) -> str:
 
 
 # -------------------------------------------------------------------------- transforms
-def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., tuple]:
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+                   allow_unused: bool = False) -> Callable[..., tuple]:
     """``(f(*args), ∇f(*args))`` with one forward and one backward pass.
 
     ``f`` returns a scalar. With ``argnums`` a tuple, the gradient is a tuple with one
-    entry per named argument.
+    entry per named argument; an argument that is a dict, list or tuple of arrays gets
+    its gradient in the same structure. Raises when ``f``'s output does not depend on a
+    differentiated argument, unless ``allow_unused=True`` (then its gradient is zeros).
     """
-
-    @functools.wraps(f)
-    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
-        traced = _Traced(f, args, kwargs, argnums, "value_and_grad(f)")
-        _scalar_output(traced.out, "value_and_grad(f)", f)
-        grads = traced.grads(traced.out)
-        return _convert(traced.out, traced.as_tensor), traced.result(grads)
-
-    return value_and_grad_f
+    return _value_and_grad(f, argnums, allow_unused, "value_and_grad(f)")
 
 
-def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+         allow_unused: bool = False) -> Callable[..., Any]:
     """``∇f``: a function returning ∂f/∂args[argnums] (a tuple for tuple ``argnums``).
 
     ``f`` returns a scalar. ``grad(grad(f))`` is the second derivative (for scalar ``x``).
+    Structured arguments and ``allow_unused`` as in ``value_and_grad``.
     """
-    value_and_grad_f = value_and_grad(f, argnums)
+    value_and_grad_f = _value_and_grad(f, argnums, allow_unused, "grad(f)")
 
     @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any) -> Any:
@@ -185,16 +305,29 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..
     return grad_f
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+def _value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int], allow_unused: bool,
+                    who: str) -> Callable[..., tuple]:
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple:
+        traced = _Traced(f, args, kwargs, argnums, who, allow_unused)
+        _scalar_output(traced.out, who, f)
+        grads = traced.grads(traced.out)
+        return _convert(traced.out, traced.as_tensor), traced.result(grads)
+
+    return value_and_grad_f
+
+
+def vjp(f: Callable[..., Any], *primals: Any,
+        allow_unused: bool = False) -> tuple[Any, Callable[[Any], tuple]]:
     """``(f(*primals), vjp_fn)`` where ``vjp_fn(u) = uᵀ J``: one gradient per primal, as a tuple.
 
     ``u`` (the cotangent) has the output's shape. ``vjp_fn`` may be called many times;
     each call is one backward pass over the graph recorded once. If ``u`` is a Tensor
     that requires grad, the result is differentiable with respect to it (``jvp`` uses this).
     """
-    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "vjp(f, ...)") if primals else None
-    if traced is None:
+    if not primals:
         raise ValueError("vjp(f, *primals): give at least one primal (the point to linearize at).")
+    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "vjp(f, ...)", allow_unused)
     out = traced.out
     out_shape = np.shape(out.data if isinstance(out, Tensor) else out)
 
@@ -209,26 +342,27 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
         if not create and isinstance(cotangent, Tensor):
             cotangent = cotangent.data
         grads = traced.grads(out, cotangent, create_graph=create)
-        return tuple(_convert(g, traced.as_tensor or create) for g in grads)
+        return traced.per_argument(grads, traced.as_tensor or create)
 
     return _convert(out, traced.as_tensor), vjp_fn
 
 
-def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any], *,
+        allow_unused: bool = False) -> tuple[Any, Any]:
     """``(f(*primals), J t)``: forward mode, by transposing the VJP (the double-VJP trick).
 
     ``g(u) = uᵀJ`` is linear in ``u``, so differentiating ``⟨g(u), t⟩`` with respect to
     ``u`` gives ``J t``. Cost: one forward, one backward recorded with create_graph, and
     one backward through that: about three times a plain backward, for any output size.
+    A structured primal takes a tangent of the same structure.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents; give one tangent each.")
     for index, (p, t) in enumerate(zip(primals, tangents)):
-        p_shape, t_shape = np.shape(_value(p)), np.shape(_value(t))
-        if p_shape != t_shape:
-            raise ValueError(f"jvp: tangent {index} has shape {t_shape} but its primal has shape {p_shape}.")
-    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "jvp(f, ...)")
+        _check_like("jvp", "tangent", index, p, t)
+    traced = _Traced(f, primals, {}, tuple(range(len(primals))), "jvp(f, ...)", allow_unused)
+    flat_tangents = [leaf for t in tangents for leaf in _output_leaves(t)]
     out = traced.out
     out_data = out.data if isinstance(out, Tensor) else np.asarray(out)
     # The tangent has the output's dtype (float32 primals give float32 tangents, as in PyTorch).
@@ -237,30 +371,37 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     with enable_grad():
         pulled = traced.grads(out, u, create_graph=True)
         total = None
-        for g, t in zip(pulled, tangents):
+        for g, t in zip(pulled, flat_tangents):
             term = (g * t).sum()
             total = term if total is None else total + term
     # Record this last pass too when the result will be differentiated again: tangents that
     # require grad, or primals tied to an outer graph.
     outer = is_grad_enabled() and _depends_on_outer_graph([total], [u, *traced.wrt])
+    # An output that depends on the primals, but through rules whose result does not
+    # depend on u (a constant zero gradient), has J t = 0: no error here, the primals
+    # were checked above.
     tangent_out = _differentiate(total, [u], None, outer)[0]
-    as_tensor = traced.as_tensor or outer or any(isinstance(t, Tensor) for t in tangents)
+    as_tensor = traced.as_tensor or outer or any(isinstance(t, Tensor) for t in flat_tangents)
     return _convert(out, as_tensor), _convert(tangent_out, as_tensor)
 
 
-def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+             allow_unused: bool = False) -> Callable[..., Any]:
     """``J[i..., j...] = ∂f(x)[i...]/∂x[j...]``, of shape ``out.shape + x.shape``.
 
     Built row by row in reverse mode: one backward pass per output element. With a tuple
-    ``argnums`` the result is a tuple over arguments; if ``f`` returns a tuple, the
-    result is a tuple over outputs (of tuples over arguments).
+    ``argnums`` the result is a tuple over arguments, a structured argument gives a
+    structure; if ``f`` returns a tuple (or a dict, a list), the result has that
+    structure over outputs, each entry over arguments. An argument counts as used when
+    some output depends on it; the blocks of outputs that do not are zeros.
     """
 
     @functools.wraps(f)
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
-        traced = _Traced(f, args, kwargs, argnums, "jacobian(f)")
-        if isinstance(traced.out, (tuple, list)):
-            return tuple(_jacobian_of(traced, out) for out in traced.out)
+        traced = _Traced(f, args, kwargs, argnums, "jacobian(f)", allow_unused)
+        if _is_structure(traced.out):
+            blocks = [_jacobian_of(traced, out) for out in _output_leaves(traced.out)]
+            return _rebuild(traced.out, iter(blocks))
         return _jacobian_of(traced, traced.out)
 
     return jacobian_f
@@ -286,48 +427,60 @@ def _jacobian_of(traced: _Traced, out: Any) -> Any:
     return traced.result(jacobians)
 
 
-def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+            allow_unused: bool = False) -> Callable[..., Any]:
     """``H = ∇²f``: the Jacobian of the gradient, of shape ``x.shape + x.shape``.
 
     Reverse over reverse: the gradient is recorded (create_graph), then differentiated
-    once per element. With a tuple ``argnums``, ``H[i][j] = ∂²f/∂xᵢ∂xⱼ``.
+    once per element. With a tuple ``argnums``, ``H[i][j] = ∂²f/∂xᵢ∂xⱼ``; a structured
+    argument gives a structure of structures (``H['W']['b']``). ``allow_unused`` is about
+    ``f``: a gradient that does not depend on ``x`` (``f`` linear) has ``H = 0``, no error.
     """
-    return jacobian(grad(f, argnums), argnums)
+    return jacobian(grad(f, argnums, allow_unused=allow_unused), argnums, allow_unused=True)
 
 
-def hvp(f: Callable[..., Any], x: Any, v: Any) -> Any:
+def hvp(f: Callable[..., Any], x: Any, v: Any, *, allow_unused: bool = False) -> Any:
     """``H v`` with ``H = ∇²f(x)``, without forming ``H``: ``∇ₓ ⟨∇f(x), v⟩``.
 
     Costs about one forward and two backward passes (the inner one recorded), and
     memory for the graph only, never the n×n Hessian. ``x`` and ``v`` may be tuples
-    (``f(*x)``), then the result is a tuple.
+    (``f(*x)``), then the result is a tuple; a dict (or each entry of the tuple) may be
+    a structure of arrays, with ``v`` in the same structure. ``allow_unused`` as in
+    ``hessian``.
     """
     several = isinstance(x, (tuple, list))
     xs, vs = (tuple(x), tuple(v)) if several else ((x,), (v,))
     if len(xs) != len(vs):
         raise ValueError(f"hvp: {len(xs)} arguments but {len(vs)} vectors; give one vector per argument.")
+    for index, (point, vector) in enumerate(zip(xs, vs)):
+        _check_like("hvp", "vector", index, point, vector)
     argnums = tuple(range(len(xs)))
-    gradient = grad(f, argnums)
+    gradient = grad(f, argnums, allow_unused=allow_unused)
+    flat_vs = [leaf for vector in vs for leaf in _output_leaves(vector)]
 
     def directional(*points: Any) -> Any:
         total = None
-        for g, w in zip(gradient(*points), vs):
+        flat_grads = [leaf for g in gradient(*points) for leaf in _output_leaves(g)]
+        for g, w in zip(flat_grads, flat_vs):
             term = (g * w).sum()
             total = term if total is None else total + term
         return total
 
-    result = grad(directional, argnums)(*xs)
+    result = grad(directional, argnums, allow_unused=True)(*xs)
     return result if several else result[0]
 
 
-def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any) -> Any:
+def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any, *,
+                      allow_unused: bool = False) -> Any:
     """One gradient per example: ``G[name][n] = ∇_params loss_fn(params, X[n:n+1], Y[n:n+1])``.
 
-    ``params`` is a dict, a list or tuple of arrays, or one array (Tensors are read,
-    not modified); the result has the same structure, each entry of shape
-    ``(N, *param.shape)``. ``loss_fn`` sees a batch of one example (leading axis of
+    ``params`` is one array or a nested structure of them (dicts, lists, tuples;
+    Tensors are read, not modified); the result has the same structure, each entry of
+    shape ``(N, *param.shape)``. ``loss_fn`` sees a batch of one example (leading axis of
     length 1), so the loss written for batches works unchanged; for a mean loss, the
-    mean of the per-example gradients is the gradient of the batch mean.
+    mean of the per-example gradients is the gradient of the batch mean. For a module,
+    call it with the parameters given: ``nn.functional_call(model, params, X)``. Raises
+    when a loss does not depend on some parameter, unless ``allow_unused=True``.
 
     Cost: N forward and backward passes of one example each. The arithmetic is the
     same as one backward of the batch mean (every example's contribution is computed
@@ -336,20 +489,10 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any) 
     measured about N times slower than one batched backward (see the test of this
     function and docs/transforms.md); use it for analysis, not for training.
     """
-    if isinstance(params, dict):
-        names = list(params)
-        values = [params[k] for k in names]
-    elif isinstance(params, (list, tuple)):
-        names, values = None, list(params)
-    else:
-        names, values = None, [params]
-    leaves = [_fresh_argument(_value(v), recording=False) for v in values]
-    if isinstance(params, dict):
-        structured: Any = dict(zip(names, leaves))
-    elif isinstance(params, (list, tuple)):
-        structured = type(params)(leaves)
-    else:
-        structured = leaves[0]
+    who = "per_example_grads"
+    labelled = [(f"params{path}", value) for path, value in _leaves(params)]
+    leaves = [_fresh_argument(_value(v), False, who, label) for label, v in labelled]
+    structured = _rebuild(params, iter(leaves))
     X_data, Y_data = _value(X), _value(Y)
     count = len(X_data)
     if len(Y_data) != count:
@@ -358,14 +501,14 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any) 
     with enable_grad():
         for n in range(count):
             loss = loss_fn(structured, X_data[n : n + 1], Y_data[n : n + 1])
-            _scalar_output(loss, "per_example_grads", loss_fn)
+            _scalar_output(loss, who, loss_fn)
+            if not allow_unused:
+                unused = _unreached([loss], leaves)
+                if unused:
+                    _refuse_unused(who, loss_fn, [labelled[k][0] for k in unused], f" for example {n}")
             for store, g in zip(per_param, _differentiate(loss, leaves, None, create_graph=False)):
                 store[n] = g
-    if isinstance(params, dict):
-        return dict(zip(names, per_param))
-    if isinstance(params, (list, tuple)):
-        return type(params)(per_param)
-    return per_param[0]
+    return _rebuild(params, iter(per_param))
 
 
 def _value(x: Any) -> Any:

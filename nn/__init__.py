@@ -7,6 +7,10 @@ primitives, not the engine's), for speed.
 
 ``nn.reference`` is Nielsen's BP1–BP4 written by hand in numpy, an independent
 second opinion; ``nn.reference.compare`` puts the two side by side.
+
+A 1-D input or output is one example everywhere (layers, costs, ``compare``), exactly
+as a batch of one row. ``nn.functional_call(model, params, x)`` runs a model with other
+parameters, for the transforms of ``autograd_core`` (``grad``, ``per_example_grads``).
 """
 
 from . import reference
@@ -14,12 +18,12 @@ from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm
 from .costs import CrossEntropyCost, QuadraticCost, SoftmaxCrossEntropy
 from .layers import Dense, Sequential
-from .module import Module, Parameter
+from .module import Module, Parameter, functional_call
 from .optim import SGD, Adam, Optimizer
 from .regularization import l2_penalty
 
 __all__ = [
     "SGD", "Adam", "BatchNorm", "CrossEntropyCost", "Dense", "Identity", "Module", "Optimizer",
     "Parameter", "QuadraticCost", "ReLU", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy",
-    "Tanh", "l2_penalty", "reference",
+    "Tanh", "functional_call", "l2_penalty", "reference",
 ]

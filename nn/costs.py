@@ -1,5 +1,10 @@
 """Costs: each returns a scalar Tensor, the mean over the batch (axis 0) of a per-example cost.
 
+A 1-D output is ONE example, exactly as a batch of one row (``cost(m(x[0]), y[0]) ==
+cost(m(x[:1]), y[:1])``), as ``Dense`` reads a 1-D input: Nielsen's per-example
+``network.py`` works unchanged. Averaging a 1-D output over its units instead would
+make the cost and every gradient ``out_features`` times too small, without an error.
+
 Called as ``cost(output, target)``; the target may be a numpy array or a Tensor. The
 gradient at the pre-activation of the output layer is (ŷ − y)/batch for the three
 matched pairs: quadratic cost after a linear output, binary cross-entropy after a
@@ -46,6 +51,18 @@ def _check_same_shape(cost: str, output: Any, target: Any) -> tuple[int, ...]:
     return out_shape
 
 
+def _one_row(value: Any) -> Any:
+    """``value`` of shape (k,) as (1, k); a Tensor through a recorded reshape."""
+    return (value if isinstance(value, Tensor) else np.asarray(value)).reshape(1, -1)
+
+
+def _as_batch(output: Any, target: Any, shape: tuple[int, ...]) -> tuple[Any, Any, tuple[int, ...]]:
+    """A 1-D output (checked to have the target's shape) is one example: both as one row."""
+    if len(shape) != 1:
+        return output, target, shape
+    return _one_row(output), _one_row(target), (1, *shape)
+
+
 def _as_operand(value: Any) -> Any:
     # A Tensor is kept (its gradient may be wanted); arrays and lists become float constants.
     if isinstance(value, Tensor):
@@ -73,7 +90,8 @@ class QuadraticCost:
 
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
-        n = _check_same_shape("QuadraticCost", output, target)[0]
+        shape = _check_same_shape("QuadraticCost", output, target)
+        output, target, (n, *_) = _as_batch(output, target, shape)
         if self.fused:
             return _fused.quadratic_cost(output, _as_operand(target))
         diff = ac.sub(output, _as_operand(target))   # a Tensor even when both are arrays
@@ -117,6 +135,7 @@ class CrossEntropyCost:
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
         shape = _check_same_shape("CrossEntropyCost", output, target)
+        output, target, shape = _as_batch(output, target, shape)
         y_values = _values(target)
         if _outside_unit_interval(y_values):
             raise ValueError(
@@ -172,6 +191,9 @@ class SoftmaxCrossEntropy:
     """C = −(1/n) Σₓ Σⱼ yⱼ ln softmax(z)ⱼ, from logits z of shape (batch, classes).
 
     Targets: integer labels of shape (batch,) or one-hot rows of shape (batch, classes).
+    One example may be given as logits of shape (classes,) with one integer label (or a
+    one-hot row of shape (classes,)): a batch of one, as ``torch.nn.CrossEntropyLoss``
+    reads unbatched input.
     Stable for logits of ±1000 (log_softmax is z − logsumexp(z)); the gradient at z is
     exactly (softmax(z) − y)/n. ``fused=True``: one ``softmax_cross_entropy`` node.
     """
@@ -182,9 +204,17 @@ class SoftmaxCrossEntropy:
     def __call__(self, logits: Any, target: Any) -> Tensor:
         logits = _as_operand(logits)
         shape = _shape(logits)
+        if len(shape) == 1:                 # one example: a batch of one row
+            logits, shape = _one_row(logits), (1, *shape)
+            values = _values(target)
+            if values.ndim == 0:            # its label
+                target = values.reshape(1)
+            elif values.ndim == 1 and values.dtype.kind not in "biu":   # its one-hot row
+                target = _one_row(target)
         if len(shape) != 2:
             raise ValueError(
-                f"SoftmaxCrossEntropy: logits must have shape (batch, classes), got {shape}."
+                f"SoftmaxCrossEntropy: logits must have shape (batch, classes), or (classes,) for "
+                f"one example, got {shape}."
             )
         labels = _values(target)
         if labels.ndim == 1 and labels.dtype.kind == "b":

@@ -71,7 +71,7 @@ dense.defvjp(
 
 
 def _batch(z):
-    return z.shape[0] if len(z.shape) else 1
+    return z.shape[0] if len(z.shape) > 1 else 1     # a 1-D output is one example
 
 
 @primitive(

@@ -3,7 +3,9 @@
 Nielsen writes one example as a column: z^l = W^l a^{l-1} + b^l with W^l of shape
 (out, in), so w^l_{jk} connects input k to neuron j. We keep W's shape (out, in) and
 his indices, but take a mini-batch as rows, X of shape (batch, in), so the same
-equation transposed reads Z = X Wᵀ + b (b broadcast over the rows).
+equation transposed reads Z = X Wᵀ + b (b broadcast over the rows). One example may be
+given as a vector x of shape (in,): z = x Wᵀ + b of shape (out,), exactly the row a
+batch of one would give, and every cost reads a 1-D output as that one example.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from autograd_core import Tensor
 
 from . import fused as _fused
-from .module import Module, Parameter
+from .module import Module, Parameter, repr_with_children
 
 
 class Sequential(Module):
@@ -39,7 +41,15 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def __getitem__(self, index: int) -> Module:
+    def __getitem__(self, index: int | slice) -> Module:
+        """A layer, or for a slice (``model[2:4]``) a Sequential of those same layer objects,
+        as in PyTorch: training the part trains the whole. The layers and their parameters
+        keep the names they have in the whole model (``layers.2.W``), which diagrams and
+        error messages show; the part's own ``named_parameters()`` counts from 0."""
+        if isinstance(index, slice):
+            part = Sequential.__new__(Sequential)      # not __init__: it would rename them
+            part.layers = self.layers[index]
+            return part
         return self.layers[index]
 
     def __len__(self) -> int:
@@ -49,8 +59,7 @@ class Sequential(Module):
         return iter(self.layers)
 
     def __repr__(self) -> str:
-        inner = ",\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
-        return f"Sequential(\n{inner}\n)"
+        return repr_with_children("Sequential", [(str(i), layer) for i, layer in enumerate(self.layers)])
 
 
 class Dense(Module):
@@ -90,7 +99,8 @@ class Dense(Module):
             raise ValueError(
                 f"Dense{where} ({self.in_features} → {self.out_features}): input has shape {shape}, "
                 f"but its last axis must have {self.in_features} features (batch as rows: "
-                f"(batch, {self.in_features})). Check the previous layer's out_features or the data."
+                f"(batch, {self.in_features}), or ({self.in_features},) for one example). Check the "
+                "previous layer's out_features or the data."
             )
         if self.fused:
             z = _fused.dense(x, self.W, self.b)  # one node whose rules are BP2–BP4 by hand

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -132,8 +132,9 @@ class Module:
     def record_deltas(self) -> Iterator[Deltas]:
         """Collect, during backward, the gradient at each Dense layer's weighted input z^l.
 
-        ``deltas["layers.0"]`` is dC/dz for that layer, shape (batch, out): Nielsen's
-        delta^l, transposed to our batch-as-rows layout (see ``nn.reference``)::
+        ``deltas["layers.0"]`` is dC/dz for that layer, shape (batch, out), or (out,) for
+        one example given as a vector: Nielsen's delta^l, transposed to our batch-as-rows
+        layout (see ``nn.reference``)::
 
             with model.record_deltas() as deltas:
                 cost(model(x), y).backward()
@@ -233,7 +234,76 @@ class Module:
         self.load_state_dict(state)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        """``Net()``, or PyTorch's layout: one line ``(attribute): child`` per child module."""
+        children = [(attr, value) for attr, value in self._children() if isinstance(value, Module)]
+        return repr_with_children(type(self).__name__, children)
+
+
+def repr_with_children(name: str, children: list[tuple[str, Any]]) -> str:
+    """``name(\n  (key): child\n  ...)`` with each child's own lines indented, as PyTorch prints."""
+    if not children:
+        return f"{name}()"
+    lines = [f"  ({key}): " + repr(child).replace("\n", "\n  ") for key, child in children]
+    return f"{name}(\n" + "\n".join(lines) + "\n)"
+
+
+def functional_call(module: Module, params: Mapping[str, Any], *args: Any, strict: bool = False,
+                    **kwargs: Any) -> Any:
+    """``module(*args, **kwargs)`` computed with ``params`` instead of its own parameters.
+
+    As ``torch.func.functional_call``: ``params`` maps names of ``module.named_parameters()``
+    (``"layers.0.W"``) to arrays or Tensors of the same shapes. Named parameters are
+    swapped in for the call and put back afterwards, also when the call raises, so the
+    module is left as it was. Parameters not named keep their own values, unless
+    ``strict=True``, which requires every one. A parameter shared by several modules
+    (tied weights) is replaced everywhere it is used.
+
+    This is how to differentiate a model with respect to parameters passed in, which is
+    what the transforms do::
+
+        per_example_grads(lambda p, X, Y: cost(nn.functional_call(model, p, X), Y),
+                          dict(model.named_parameters()), x, y)
+
+    Calling ``model(X)`` there instead would compute with the model's own parameters, and
+    the gradients with respect to ``p`` would be zeros (the transforms raise).
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"functional_call: the first argument is a {type(module).__name__}, not a Module.")
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"functional_call: params is a {type(params).__name__}; give a dict from parameter name to "
+            "value, such as dict(model.named_parameters())."
+        )
+    own = dict(module.named_parameters())
+    unknown = [name for name in params if name not in own]
+    missing = [name for name in own if name not in params] if strict else []
+    if unknown or missing:
+        problems = ([f"unknown: {', '.join(map(repr, unknown))}"] if unknown else []) + \
+                   ([f"missing (strict=True): {', '.join(missing)}"] if missing else [])
+        raise ValueError(
+            f"functional_call: the names in params do not match {type(module).__name__}'s parameters; "
+            + "; ".join(problems) + f". Its parameters are {', '.join(own) or 'none'} (as named_parameters() "
+            "lists them; buffers such as running statistics are not swapped)."
+        )
+    values = {}
+    for name, value in params.items():
+        tensor = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+        if tensor.shape != own[name].shape:
+            raise ValueError(
+                f"functional_call: params[{name!r}] has shape {tensor.shape} but the parameter has shape "
+                f"{own[name].shape}; give a value of the parameter's shape."
+            )
+        values[id(own[name])] = tensor
+    # Every place a named parameter is held: (module, attribute). A tied parameter has several.
+    places = [(m, attr, value) for _, m in module.named_modules() for attr, value in m._children()
+              if isinstance(value, Parameter) and id(value) in values]
+    try:
+        for m, attr, original in places:
+            setattr(m, attr, values[id(original)])
+        return module(*args, **kwargs)
+    finally:
+        for m, attr, original in places:
+            setattr(m, attr, original)
 
 
 class Deltas(dict):

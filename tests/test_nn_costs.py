@@ -267,7 +267,7 @@ def test_labels_out_of_range_are_reported():
     with pytest.raises(ValueError, match="3 labels for a batch of 4 rows"):
         nn.SoftmaxCrossEntropy()(np.zeros((4, 3)), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"shape \(batch, classes\)"):
-        nn.SoftmaxCrossEntropy()(np.zeros(3), np.array([0]))
+        nn.SoftmaxCrossEntropy()(np.zeros((2, 2, 3)), np.array([0, 1]))
 
 
 def test_probabilities_outside_unit_interval_are_reported():

@@ -83,16 +83,14 @@ def test_l2_penalty_value_and_errors():
     lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9),
     lambda ps: nn.Adam(ps, lr=0.1),
 ])
-@pytest.mark.parametrize("fault", ["missing", "shape", "nan", "inf", "-inf", "inf and -inf"])
+@pytest.mark.parametrize("fault", ["shape", "nan", "inf", "-inf", "inf and -inf"])
 def test_failed_step_changes_no_parameter(make, fault):
     params = _params_with_grads((2, 2), (3,), (4, 1))
     opt = make(params)
     opt.step()  # builds optimizer state, which must not move on failure either
     for p in params:
         p.grad = RNG.standard_normal(p.shape)
-    if fault == "missing":
-        params[2].grad = None
-    elif fault == "shape":
+    if fault == "shape":
         params[2].grad = np.zeros((1, 4))
     elif fault == "nan":
         params[2].grad[0, 0] = np.nan
@@ -261,8 +259,8 @@ def test_optimizer_argument_errors():
             nn.SGD([p], lr=0.1, **bad)
     with pytest.raises(ValueError, match="eps > 0"):
         nn.Adam([p], eps=float("nan"))
-    with pytest.raises(TypeError, match="parameter 0 is a Tensor that does not require grad"):
-        nn.SGD([Tensor([1.0])], lr=0.1)
+    with pytest.raises(TypeError, match="parameter 0 is a ndarray, not a Tensor"):
+        nn.SGD([np.ones(1)], lr=0.1)
     with pytest.raises(ValueError, match="momentum and weight_decay"):
         nn.SGD([p], lr=0.1, momentum=-0.5)
     with pytest.raises(ValueError, match="betas"):

@@ -140,9 +140,12 @@ def _cost_in_form(cost, name, fused):
 def compare(model, x, y, cost, lmbda=0.0, n=None, forms=None):
     """Backpropagate one mini-batch with the engine and with BP1–BP4; report the differences.
 
-    ``x``: (batch, in), ``y``: (batch, out), both as rows. With ``lmbda`` the engine's cost
-    gets the L2 penalty (λ/2n) Σ‖W‖² (``n`` defaults to the batch size). Leaves the
-    parameters' ``.grad`` set to this batch's gradients, as a backward pass does.
+    ``x``: (batch, in), ``y``: (batch, out), both as rows; or one example as vectors,
+    ``x``: (in,), ``y``: (out,), which the model is given as they are and which is
+    compared as a batch of one (nn reads a 1-D vector as one example). With ``lmbda``
+    the engine's cost gets the L2 penalty (λ/2n) Σ‖W‖²; ``n`` is the training-set size
+    of network2.py's rule and defaults to the batch size. Leaves the parameters'
+    ``.grad`` set to this batch's gradients, as a backward pass does.
 
     ``forms=None`` compares the model and cost as they are and returns a ``Report``.
     ``forms=("composed", "fused")`` (or either alone) compares each form and returns a
@@ -155,7 +158,9 @@ def compare(model, x, y, cost, lmbda=0.0, n=None, forms=None):
     name = _cost_name(cost, ends_with_sigmoid)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n = x.shape[0] if n is None else n
+    if x.ndim not in (1, 2):
+        raise ValueError(f"compare: x must be a batch (batch, in) or one example (in,), got shape {x.shape}.")
+    n = (x.shape[0] if x.ndim == 2 else 1) if n is None else n
     if forms is None:
         return _compare_one(model, dense, x, y, cost, name, lmbda, n)
     reports = Reports()
@@ -178,7 +183,9 @@ def _compare_one(model, dense, x, y, cost, name, lmbda, n, form=""):
         loss.backward()
     weights = [layer.W.data for layer in dense]
     biases = [layer.b.data for layer in dense]
-    deltas, nabla_b, nabla_w = nielsen.backprop_batch(weights, biases, x.T, y.T, name, lmbda, n)
+    # One example (1-D) is a batch of one column for the reference.
+    X, Y = np.atleast_2d(x), np.atleast_2d(y)
+    deltas, nabla_b, nabla_w = nielsen.backprop_batch(weights, biases, X.T, Y.T, name, lmbda, n)
     paths = [path for path, module in model.named_modules() if any(module is d for d in dense)]
     rows = []
     for index, (path, layer) in enumerate(zip(paths, dense)):
@@ -186,8 +193,8 @@ def _compare_one(model, dense, x, y, cost, name, lmbda, n, form=""):
         rows.append(LayerReport(
             layer=label,
             shape=layer.W.shape,
-            delta=float(np.max(np.abs(engine_deltas[path] - deltas[index].T))),
+            delta=float(np.max(np.abs(np.atleast_2d(engine_deltas[path]) - deltas[index].T))),
             bias=float(np.max(np.abs(layer.b.grad - nabla_b[index]))),
             weight=float(np.max(np.abs(layer.W.grad - nabla_w[index]))),
         ))
-    return Report(rows, name + (f" + L2 (lambda={lmbda}, n={n})" if lmbda else ""), x.shape[0], form)
+    return Report(rows, name + (f" + L2 (lambda={lmbda}, n={n})" if lmbda else ""), X.shape[0], form)
