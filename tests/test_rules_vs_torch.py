@@ -164,3 +164,38 @@ def test_a_rule_wrong_by_one_part_in_a_million_is_caught(torch, monkeypatch):
     name, case = next((n, c) for n, c in CASE_LIST if n == "matmul" and c.label == "(2, 3, 4) (2, 4, 2)")
     with pytest.raises(AssertionError, match="input 0"):
         test_vjp_agrees_with_pytorch_to_1e_12(torch, name, case)
+
+
+# Inputs scaled far from 1, in float32: where PyTorch's gradient is finite, the engine's
+# must be finite too and agree (an intermediate that overflows or underflows, such as y²
+# in the quotient rule, shows up here first).
+SCALES = (1e-25, 1e25)
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=[f"scale {s:g}" for s in SCALES])
+@pytest.mark.parametrize(("name", "case"), CASE_LIST, ids=[case_id(n, c) for n, c in CASE_LIST])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_float32_at_extreme_magnitudes_is_finite_where_pytorch_is(torch, name, case, scale):
+    if name == "astype":
+        return                                   # the case itself converts to float32
+    arrays = [(a * scale).astype(np.float32) for a in case.inputs]
+    with np.errstate(all="ignore"):
+        engine_out = case.fn(*[Tensor(a.copy(), requires_grad=True) for a in arrays])
+        node = _node_of(engine_out, name)
+        g = upstream(engine_out.shape, np.random.default_rng(7)).astype(np.float32)
+        ours = tape_vjp(case.fn, arrays, g, dtype=np.float32)
+    xs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    theirs_out = TORCH[name](torch, xs, node.params, node)
+    theirs = torch.autograd.grad(theirs_out, xs, grad_outputs=torch.as_tensor(g, dtype=theirs_out.dtype),
+                                 allow_unused=True)
+    for index, (mine, reference) in enumerate(zip(ours, theirs)):
+        if reference is None:
+            continue
+        reference = reference.numpy()
+        finite = np.isfinite(reference)
+        assert np.all(np.isfinite(mine[finite])), (
+            f"{name} ({case.label}) ×{scale:g}: input {index} has non-finite gradients where "
+            f"PyTorch's are finite: ours {mine[finite]}, PyTorch {reference[finite]}")
+        np.testing.assert_allclose(mine[finite], reference[finite], rtol=1e-3,
+                                   atol=1e-6 * float(np.max(np.abs(reference[finite]), initial=0.0)),
+                                   err_msg=f"{name} ({case.label}) ×{scale:g}: input {index}")
