@@ -130,6 +130,47 @@ def plain_index(index: Any) -> Any:
     return index
 
 
+def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Axes ``start_axis`` to ``end_axis`` folded into one, as ``torch.flatten``: all of them
+    by default (a 1-D result), ``flatten(x, 1)`` keeps the batch axis. A recorded ``reshape``.
+    """
+    shape = np.shape(value_of(x))
+    if not shape:
+        return reshape(x, (1,))                      # a scalar flattens to one element, as in torch
+    ndim = len(shape)
+    if not all(-ndim <= int(axis) < ndim for axis in (start_axis, end_axis)):
+        raise ValueError(
+            f"flatten: start_axis {start_axis} or end_axis {end_axis} is out of range for a tensor of "
+            f"shape {shape} ({ndim} axes)."
+        )
+    start, end = int(start_axis) % ndim, int(end_axis) % ndim
+    if start > end:
+        raise ValueError(
+            f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for a tensor of shape "
+            f"{shape}; give start_axis <= end_axis."
+        )
+    return reshape(x, shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:])
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the largest element (along ``axis``), from the values: a numpy result, not
+    differentiable (an index has no gradient), as ``np.argmax(tensor.data)``."""
+    return np.argmax(value_of(x), axis=axis, keepdims=keepdims)
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the smallest element (along ``axis``); a numpy result, as ``argmax``."""
+    return np.argmin(value_of(x), axis=axis, keepdims=keepdims)
+
+
+def _numpy_argmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    return np.argmax(value_of(a), axis=axis, out=out, keepdims=keepdims)
+
+
+def _numpy_argmin(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    return np.argmin(value_of(a), axis=axis, out=out, keepdims=keepdims)
+
+
 def _dot(a: Any, b: Any) -> Tensor:
     # np.dot is a matrix product only up to two dimensions; above, it pairs every row of a
     # with every matrix of b, which matmul does not.
@@ -167,12 +208,14 @@ FUNCTION_HANDLERS: dict[Any, Any] = {
     np.squeeze: squeeze, np.expand_dims: expand_dims, np.concatenate: concatenate,
     np.stack: stack, np.where: where, np.clip: clip, np.dot: _dot,
     np.shape: lambda a: a.shape, np.ndim: lambda a: a.ndim, np.size: lambda a: a.size,
+    # Indices, not differentiable: numpy results read from the values.
+    np.argmax: _numpy_argmax, np.argmin: _numpy_argmin,
 }
 
 __all__ = [
-    "absolute", "add", "astype", "broadcast_to", "clip", "concatenate", "cos", "div", "exp",
-    "expand_dims", "getitem", "log", "log_softmax", "logsumexp", "matmul", "maximum", "mean",
-    "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt",
-    "squeeze", "stack", "sub", "swapaxes", "tanh", "tensor_max", "tensor_min", "tensor_sum",
-    "transpose", "where",
+    "absolute", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "cos",
+    "div", "exp", "expand_dims", "flatten", "getitem", "log", "log_softmax", "logsumexp", "matmul",
+    "maximum", "mean", "minimum", "mul", "neg", "power", "relu", "reshape", "sigmoid", "sin",
+    "softmax", "sqrt", "squeeze", "stack", "sub", "swapaxes", "tanh", "tensor_max", "tensor_min",
+    "tensor_sum", "transpose", "where",
 ]

@@ -184,6 +184,30 @@ class TensorMethods:
     def expand_dims(self, axis: Any) -> Tensor:
         return ops.expand_dims(self, axis)
 
+    def unsqueeze(self, axis: int) -> Tensor:
+        """PyTorch's name for ``expand_dims``: a new axis of length 1 at ``axis``."""
+        return ops.expand_dims(self, axis)
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        """Axes ``start_axis``..``end_axis`` folded into one (all: a 1-D tensor), as ``torch.flatten``."""
+        return ops.flatten(self, start_axis, end_axis)
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent``."""
+        return record(ops.power, (self, exponent), NO_PARAMS)
+
+    def argmax(self, axis: Any = None, keepdims: bool = False) -> Any:
+        """Index of the largest value, a numpy integer or array: not differentiable, not a Tensor."""
+        return ops.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, keepdims: bool = False) -> Any:
+        """Index of the smallest value, a numpy integer or array: not differentiable, not a Tensor."""
+        return ops.argmin(self, axis=axis, keepdims=keepdims)
+
+    def tolist(self) -> Any:
+        """The values as nested Python lists (a number for a 0-d tensor), as ``ndarray.tolist``."""
+        return self.data.tolist()
+
     def concatenate(self, others: Sequence[Any], axis: int = 0) -> Tensor:
         return ops.concatenate([self, *others], axis=axis)
 

@@ -10,20 +10,31 @@ second opinion; ``nn.reference.compare`` puts the two side by side.
 
 A 1-D input or output is one example everywhere (layers, costs, ``compare``), exactly
 as a batch of one row. ``nn.functional_call(model, params, x)`` runs a model with other
-parameters, for the transforms of ``autograd_core`` (``grad``, ``per_example_grads``).
+parameters, for the transforms of ``autograd_core`` (``grad``, ``per_example_grads``);
+``nn.gradcheck(model, cost, x, y)`` checks a model's gradients with it.
+
+For a course on Nielsen's chapter 3: ``Dropout``, ``Flatten``, the costs'
+``reduction="mean" | "sum" | "none"``, ``CategoricalCrossEntropy`` after ``Softmax``,
+parameter groups and ``state_dict()`` in the optimizers (saved with the model:
+``model.save(path, optimizer=opt)``), and the schedules ``StepSchedule`` and
+``PlateauSchedule`` (Nielsen's "halve η when the validation accuracy stalls").
 """
 
 from . import reference
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm
-from .costs import CrossEntropyCost, QuadraticCost, SoftmaxCrossEntropy
-from .layers import Dense, Sequential
+from .costs import CategoricalCrossEntropy, CrossEntropyCost, QuadraticCost, SoftmaxCrossEntropy
+from .dropout import Dropout
+from .gradcheck import gradcheck
+from .layers import Dense, Flatten, Sequential
 from .module import Module, Parameter, functional_call
 from .optim import SGD, Adam, Optimizer
 from .regularization import l2_penalty
+from .schedules import PlateauSchedule, StepSchedule
 
 __all__ = [
-    "SGD", "Adam", "BatchNorm", "CrossEntropyCost", "Dense", "Identity", "Module", "Optimizer",
-    "Parameter", "QuadraticCost", "ReLU", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy",
-    "Tanh", "functional_call", "l2_penalty", "reference",
+    "SGD", "Adam", "BatchNorm", "CategoricalCrossEntropy", "CrossEntropyCost", "Dense", "Dropout",
+    "Flatten", "Identity", "Module", "Optimizer", "Parameter", "PlateauSchedule", "QuadraticCost", "ReLU",
+    "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepSchedule", "Tanh", "functional_call",
+    "gradcheck", "l2_penalty", "reference",
 ]

@@ -1,5 +1,10 @@
 """Costs: each returns a scalar Tensor, the mean over the batch (axis 0) of a per-example cost.
 
+``reduction="sum"`` returns the sum over the batch instead, and ``reduction="none"`` the
+vector of per-example costs, shape (batch,) (a 0-d Tensor for one example given as a
+vector), as PyTorch's losses do. The per-example cost of Nielsen's costs sums over the
+outputs: ½‖y − a‖² and −Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)], not a mean over them.
+
 A 1-D output is ONE example, exactly as a batch of one row (``cost(m(x[0]), y[0]) ==
 cost(m(x[:1]), y[:1])``), as ``Dense`` reads a 1-D input: Nielsen's per-example
 ``network.py`` works unchanged. Averaging a 1-D output over its units instead would
@@ -12,8 +17,8 @@ sigmoid, categorical cross-entropy after a softmax (tests check all three).
 
 Every cost is composed from the engine's primitives, so its gradient (BP1's ∇ₐC) comes
 from their general rules. ``fused=True`` computes the same cost as one node of
-``nn/fused.py`` instead, an opt-in for speed; the probability form of
-``CrossEntropyCost`` has no fused form.
+``nn/fused.py`` instead, an opt-in for speed, for the mean and the sum; the probability
+forms of ``CrossEntropyCost`` and ``CategoricalCrossEntropy`` have no fused form.
 """
 
 from __future__ import annotations
@@ -71,6 +76,49 @@ def _as_operand(value: Any) -> Any:
     return value if value.dtype.kind == "f" else value.astype(np.float64)
 
 
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(cost: str, reduction: str, fused: bool = False) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{cost}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}.")
+    if fused and reduction == "none":
+        raise ValueError(
+            f"{cost}: fused=True computes one scalar (reduction 'mean' or 'sum'); for the per-example "
+            "costs of reduction='none' use the composed form, fused=False."
+        )
+    return reduction
+
+
+def _total(terms: Tensor, reduction: str) -> Tensor:
+    """Σ ``terms`` of a batch (batch, ...) over each example's entries, then as ``reduction``
+    says for 'sum' (over the batch too) and 'none' (one per example, shape (batch,)).
+
+    ('mean' is each cost's own expression: the 1/n enters at its last node.)
+    """
+    if reduction == "none":
+        return terms.sum(axis=tuple(range(1, terms.ndim)))
+    return terms.sum()
+
+
+def _unbatched(cost: Tensor, reduction: str, single: bool) -> Tensor:
+    """One example given as a vector: its per-example cost as a 0-d Tensor, not shape (1,)."""
+    return cost.reshape(()) if single and reduction == "none" else cost
+
+
+def _fused_sum(cost: Any) -> dict[str, int]:
+    """The fused nodes divide by the batch size (the mean) unless given ``n=1`` (the sum).
+
+    Checked again here: ``fused`` and ``reduction`` are attributes, and may have been changed.
+    """
+    _check_reduction(type(cost).__name__, cost.reduction, fused=True)
+    return {"n": 1} if cost.reduction == "sum" else {}
+
+
+def _reduction_repr(reduction: str) -> str:
+    return "" if reduction == "mean" else f"reduction={reduction!r}"
+
+
 def _outside_unit_interval(values: np.ndarray) -> bool:
     """True when some value is below 0, above 1 or NaN (probabilities must lie in [0, 1])."""
     return bool(values.size) and bool(np.min(values) < 0 or np.max(values) > 1 or np.isnan(values).any())
@@ -83,22 +131,30 @@ class QuadraticCost:
     1/2n to the sum, whose rule spreads it over every entry; ``diff * diff`` reads diff
     twice, so mul's two rules add up to 2·diff/2n = (a − y)/n; sub's passes it on to a.
     ``fused=True``: one ``quadratic_cost`` node whose rule is that result written by hand.
+
+    ``reduction="sum"``: Σₓ ½‖y(x) − a(x)‖²; ``"none"``: ½‖y(x) − a(x)‖² per example. Each
+    is ½ Σ over the outputs, so ``reduction="sum"`` is half of ``torch.nn.MSELoss(reduction="sum")``,
+    and the mean is k/2 times ``MSELoss()`` for k outputs (which averages over all entries).
     """
 
-    def __init__(self, fused: bool = False) -> None:
+    def __init__(self, fused: bool = False, reduction: str = "mean") -> None:
         self.fused = bool(fused)
+        self.reduction = _check_reduction("QuadraticCost", reduction, self.fused)
 
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
         shape = _check_same_shape("QuadraticCost", output, target)
         output, target, (n, *_) = _as_batch(output, target, shape)
         if self.fused:
-            return _fused.quadratic_cost(output, _as_operand(target))
+            return _fused.quadratic_cost(output, _as_operand(target), **_fused_sum(self))
         diff = ac.sub(output, _as_operand(target))   # a Tensor even when both are arrays
-        return (diff * diff).sum() * (0.5 / n)        # mul, not ** 2: the same 2·diff, no pow
+        if self.reduction == "mean":
+            return (diff * diff).sum() * (0.5 / n)    # mul, not ** 2: the same 2·diff, no pow
+        return _unbatched(_total(diff * diff, self.reduction) * 0.5, self.reduction, len(shape) == 1)
 
     def __repr__(self) -> str:
-        return "QuadraticCost(fused=True)" if self.fused else "QuadraticCost()"
+        flags = ["fused=True"] * self.fused + [_reduction_repr(self.reduction)]
+        return f"QuadraticCost({', '.join(f for f in flags if f)})"
 
 
 class CrossEntropyCost:
@@ -120,9 +176,13 @@ class CrossEntropyCost:
     to get a finite cost and gradient there. ∂C/∂y = −(1/n)[ln a − ln(1 − a)] is
     exact for 0 < a < 1, infinite at a ∈ {0, 1}, and 0 by the same convention at the
     points a = y ∈ {0, 1} (as torch.xlogy's derivative in its first argument).
+
+    ``reduction="sum"``: the sum over the batch; ``"none"``: the per-example costs
+    −Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)], summed over outputs, so k times the row mean of
+    ``torch.nn.BCELoss(reduction="none")`` for k outputs.
     """
 
-    def __init__(self, from_logits: bool = False, fused: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, fused: bool = False, reduction: str = "mean") -> None:
         if fused and not from_logits:
             raise ValueError(
                 "CrossEntropyCost: fused=True needs from_logits=True; only the cost on logits "
@@ -131,10 +191,12 @@ class CrossEntropyCost:
             )
         self.from_logits = bool(from_logits)
         self.fused = bool(fused)
+        self.reduction = _check_reduction("CrossEntropyCost", reduction, self.fused)
 
     def __call__(self, output: Any, target: Any) -> Tensor:
         output = _as_operand(output)
         shape = _check_same_shape("CrossEntropyCost", output, target)
+        single = len(shape) == 1
         output, target, shape = _as_batch(output, target, shape)
         y_values = _values(target)
         if _outside_unit_interval(y_values):
@@ -146,8 +208,8 @@ class CrossEntropyCost:
         y = _as_operand(target)
         if self.from_logits:
             if self.fused:
-                return _fused.sigmoid_cross_entropy(output, y)
-            return _from_logits(output, y, shape)
+                return _fused.sigmoid_cross_entropy(output, y, **_fused_sum(self))
+            return _unbatched(_from_logits(output, y, shape, self.reduction), self.reduction, single)
         a = _values(output)
         if _outside_unit_interval(a):
             raise ValueError(
@@ -166,14 +228,17 @@ class CrossEntropyCost:
         log_a = ac.log(ac.where(first_dropped, 1.0, output))
         log_1_minus_a = ac.log(ac.where(second_dropped, 1.0, ac.sub(1.0, output)))
         per_entry = ac.add(ac.mul(y, log_a), ac.mul(ac.sub(1.0, y), log_1_minus_a))
-        return ac.mul(ac.sum(per_entry), -1.0 / n)
+        if self.reduction == "mean":
+            return ac.mul(ac.sum(per_entry), -1.0 / n)
+        return _unbatched(ac.mul(_total(per_entry, self.reduction), -1.0), self.reduction, single)
 
     def __repr__(self) -> str:
-        flag = ", fused=True" if self.fused else ""
-        return f"CrossEntropyCost(from_logits={self.from_logits}{flag})"
+        flags = [f"from_logits={self.from_logits}", "fused=True" if self.fused else "",
+                 _reduction_repr(self.reduction)]
+        return f"CrossEntropyCost({', '.join(f for f in flags if f)})"
 
 
-def _from_logits(z: Any, y: Any, shape: tuple[int, ...]) -> Tensor:
+def _from_logits(z: Any, y: Any, shape: tuple[int, ...], reduction: str = "mean") -> Tensor:
     """(1/n) Σ [softplus(z) − y z], the binary cross-entropy of σ(z), composed.
 
     softplus(z) = ln(1 + eᶻ) = ln(e⁰ + eᶻ) is a logsumexp over a new last axis holding
@@ -184,28 +249,50 @@ def _from_logits(z: Any, y: Any, shape: tuple[int, ...]) -> Tensor:
     """
     zeros = np.zeros(shape, dtype=_values(z).dtype)
     softplus = ac.logsumexp(ac.stack([zeros, z], axis=-1), axis=-1)
-    return (softplus - ac.mul(y, z)).sum() / shape[0]
+    if reduction == "mean":
+        return (softplus - ac.mul(y, z)).sum() / shape[0]
+    return _total(softplus - ac.mul(y, z), reduction)
 
 
-class SoftmaxCrossEntropy:
-    """C = −(1/n) Σₓ Σⱼ yⱼ ln softmax(z)ⱼ, from logits z of shape (batch, classes).
+class CategoricalCrossEntropy:
+    """C = −(1/n) Σₓ Σⱼ yⱼ ln aⱼ, on probabilities a of shape (batch, classes): the output of
+    ``nn.Softmax``, whose rule then gives exactly (a − y)/n at the logits for one-hot targets.
 
-    Targets: integer labels of shape (batch,) or one-hot rows of shape (batch, classes).
-    One example may be given as logits of shape (classes,) with one integer label (or a
-    one-hot row of shape (classes,)): a batch of one, as ``torch.nn.CrossEntropyLoss``
-    reads unbatched input.
-    Stable for logits of ±1000 (log_softmax is z − logsumexp(z)); the gradient at z is
-    exactly (softmax(z) − y)/n. ``fused=True``: one ``softmax_cross_entropy`` node.
+    The categorical twin of ``CrossEntropyCost`` (binary), with the same flag:
+    ``from_logits=False`` (the default) takes probabilities, each row summing to 1;
+    ``from_logits=True`` takes the logits z and computes −Σ y ln softmax(z) stably through
+    ``log_softmax`` (what ``SoftmaxCrossEntropy()`` is), which is to prefer whenever the
+    logits are at hand: a probability that rounded to 0 makes an infinite cost there.
+    0 · ln 0 = 0 as in ``CrossEntropyCost``: a class with target 0 and probability exactly 0
+    contributes nothing.
+
+    Targets: integer labels of shape (batch,) or one-hot (or probability) rows of shape
+    (batch, classes). One example may be given as a vector of shape (classes,) with one
+    integer label or one row: a batch of one, as ``torch.nn.CrossEntropyLoss`` reads
+    unbatched input. ``reduction``: "mean" (default), "sum" over the batch, or "none" for
+    the per-example costs −Σⱼ yⱼ ln aⱼ (shape (batch,), or 0-d for one example). ``fused=True``
+    (with ``from_logits=True`` only): one ``softmax_cross_entropy`` node.
     """
 
-    def __init__(self, fused: bool = False) -> None:
+    def __init__(self, from_logits: bool = False, fused: bool = False, reduction: str = "mean") -> None:
+        if fused and not from_logits:
+            raise ValueError(
+                f"{type(self).__name__}: fused=True needs from_logits=True; only the cost on logits has a "
+                "fused form (softmax_cross_entropy). Pass the logits with "
+                "CategoricalCrossEntropy(from_logits=True, fused=True), or drop fused=True."
+            )
+        self.from_logits = bool(from_logits)
         self.fused = bool(fused)
+        self.reduction = _check_reduction(type(self).__name__, reduction, self.fused)
 
-    def __call__(self, logits: Any, target: Any) -> Tensor:
-        logits = _as_operand(logits)
-        shape = _shape(logits)
-        if len(shape) == 1:                 # one example: a batch of one row
-            logits, shape = _one_row(logits), (1, *shape)
+    def __call__(self, output: Any, target: Any) -> Tensor:
+        name = type(self).__name__
+        what = "logits" if self.from_logits else "probabilities"
+        output = _as_operand(output)
+        shape = _shape(output)
+        single = len(shape) == 1
+        if single:                          # one example: a batch of one row
+            output, shape = _one_row(output), (1, *shape)
             values = _values(target)
             if values.ndim == 0:            # its label
                 target = values.reshape(1)
@@ -213,35 +300,87 @@ class SoftmaxCrossEntropy:
                 target = _one_row(target)
         if len(shape) != 2:
             raise ValueError(
-                f"SoftmaxCrossEntropy: logits must have shape (batch, classes), or (classes,) for "
-                f"one example, got {shape}."
+                f"{name}: {what} must have shape (batch, classes), or (classes,) for one example, "
+                f"got {shape}."
             )
+        y = self._targets(name, output, target, shape)
+        n = shape[0]
+        if not self.from_logits:
+            log_a = self._log_probabilities(name, output, y)
+            if self.reduction == "mean":
+                return -ac.mul(y, log_a).sum() / n
+            return _unbatched(-_total(ac.mul(y, log_a), self.reduction), self.reduction, single)
+        if self.fused:
+            return _fused.softmax_cross_entropy(output, y, **_fused_sum(self))
+        if self.reduction == "mean":
+            return -ac.mul(y, ac.log_softmax(output, axis=-1)).sum() / n
+        return _unbatched(-_total(ac.mul(y, ac.log_softmax(output, axis=-1)), self.reduction),
+                          self.reduction, single)
+
+    @staticmethod
+    def _targets(name: str, output: Any, target: Any, shape: tuple[int, ...]) -> Any:
+        """Integer labels as one-hot rows (checked); other targets checked to have the output's shape."""
         labels = _values(target)
         if labels.ndim == 1 and labels.dtype.kind == "b":
             raise ValueError(
-                f"SoftmaxCrossEntropy: the labels are booleans (shape {labels.shape}); give class "
+                f"{name}: the labels are booleans (shape {labels.shape}); give class "
                 f"indices as integers in [0, {shape[1] - 1}], or one-hot rows of shape {shape}."
             )
         if labels.ndim == 1 and labels.dtype.kind in "iu":
             if labels.shape[0] != shape[0]:
                 raise ValueError(
-                    f"SoftmaxCrossEntropy: {labels.shape[0]} labels for a batch of {shape[0]} rows "
-                    f"(logits shape {shape}); give one label per row."
+                    f"{name}: {labels.shape[0]} labels for a batch of {shape[0]} rows "
+                    f"(output shape {shape}); give one label per row."
                 )
             bad = (labels < 0) | (labels >= shape[1])
             if bad.any():
                 raise ValueError(
-                    f"SoftmaxCrossEntropy: labels must be in [0, {shape[1] - 1}] for {shape[1]} classes; "
+                    f"{name}: labels must be in [0, {shape[1] - 1}] for {shape[1]} classes; "
                     f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
                 )
-            y = np.zeros(shape, dtype=_values(logits).dtype)
+            y = np.zeros(shape, dtype=_values(output).dtype)
             y[np.arange(shape[0]), labels] = 1.0
-        else:
-            _check_same_shape("SoftmaxCrossEntropy", logits, target)
-            y = _as_operand(target)
-        if self.fused:
-            return _fused.softmax_cross_entropy(logits, y)
-        return -ac.mul(y, ac.log_softmax(logits, axis=-1)).sum() / shape[0]
+            return y
+        _check_same_shape(name, output, target)
+        return _as_operand(target)
+
+    @staticmethod
+    def _log_probabilities(name: str, output: Any, y: Any) -> Tensor:
+        """ln a, checked to be rows of probabilities, with ln 1 where a = y = 0 (0 · ln 0 = 0)."""
+        a = _values(output)
+        sums = a.sum(axis=-1)
+        if _outside_unit_interval(a) or not np.allclose(sums, 1.0, rtol=0, atol=1e-6 * a.shape[-1]):
+            raise ValueError(
+                f"{name}: outputs must be probabilities, rows in [0, 1] summing to 1 (a Softmax's "
+                f"output), got values in [{np.min(a)}, {np.max(a)}] and row sums in "
+                f"[{np.min(sums)}, {np.max(sums)}] (shape {a.shape}). Put nn.Softmax() before the cost, "
+                f"or pass the logits with {name}(from_logits=True)."
+            )
+        # As in CrossEntropyCost: a `where`, so that a is replaced only where the term is 0 anyway.
+        return ac.log(ac.where((a == 0) & (_values(y) == 0), 1.0, output))
 
     def __repr__(self) -> str:
-        return "SoftmaxCrossEntropy(fused=True)" if self.fused else "SoftmaxCrossEntropy()"
+        flags = [f"from_logits={self.from_logits}", "fused=True" if self.fused else "",
+                 _reduction_repr(self.reduction)]
+        return f"{type(self).__name__}({', '.join(f for f in flags if f)})"
+
+
+class SoftmaxCrossEntropy(CategoricalCrossEntropy):
+    """C = −(1/n) Σₓ Σⱼ yⱼ ln softmax(z)ⱼ, from logits z of shape (batch, classes):
+    ``CategoricalCrossEntropy(from_logits=True)``, as ``torch.nn.CrossEntropyLoss``.
+
+    Targets: integer labels of shape (batch,) or one-hot rows of shape (batch, classes).
+    One example may be given as logits of shape (classes,) with one integer label (or a
+    one-hot row of shape (classes,)): a batch of one, as ``torch.nn.CrossEntropyLoss``
+    reads unbatched input.
+    Stable for logits of ±1000 (log_softmax is z − logsumexp(z)); the gradient at z is
+    exactly (softmax(z) − y)/n. ``fused=True``: one ``softmax_cross_entropy`` node.
+    ``reduction``: "mean", "sum" or "none", as for every cost.
+    """
+
+    def __init__(self, fused: bool = False, reduction: str = "mean") -> None:
+        super().__init__(from_logits=True, fused=fused, reduction=reduction)
+
+    def __repr__(self) -> str:
+        flags = ["fused=True" if self.fused else "", _reduction_repr(self.reduction)]
+        return f"SoftmaxCrossEntropy({', '.join(f for f in flags if f)})"

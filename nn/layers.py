@@ -1,4 +1,4 @@
-"""``Sequential`` and ``Dense``: Nielsen's network as modules.
+"""``Sequential``, ``Dense`` and ``Flatten``: Nielsen's network as modules.
 
 Nielsen writes one example as a column: z^l = W^l a^{l-1} + b^l with W^l of shape
 (out, in), so w^l_{jk} connects input k to neuron j. We keep W's shape (out, in) and
@@ -114,3 +114,27 @@ class Dense(Module):
     def __repr__(self) -> str:
         flag = ", fused=True" if self.fused else ""
         return f"Dense({self.in_features}, {self.out_features}{flag})"
+
+
+class Flatten(Module):
+    """(batch, d₁, d₂, ...) → (batch, d₁·d₂·...): axes ``start_axis`` to ``end_axis`` folded
+    into one, as ``torch.nn.Flatten`` (axis 0 is the batch, so it is kept by default).
+
+    A recorded reshape (``Tensor.flatten``), so gradients flow back in the input's shape.
+    An input with no axis after ``start_axis`` (a 1-D example) is returned unchanged.
+    """
+
+    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+        self.start_axis = int(start_axis)
+        self.end_axis = int(end_axis)
+
+    def forward(self, x: Any) -> Any:
+        x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+        if x.ndim <= self.start_axis:
+            return x
+        return x.flatten(self.start_axis, self.end_axis)
+
+    def __repr__(self) -> str:
+        if (self.start_axis, self.end_axis) == (1, -1):
+            return "Flatten()"
+        return f"Flatten(start_axis={self.start_axis}, end_axis={self.end_axis})"

@@ -9,7 +9,8 @@ diagrams of the graph show ``layers.0.W`` rather than an anonymous leaf.
 Checkpoints are ``.npz`` files read with ``allow_pickle=False`` (loading never runs
 code), written to a temporary file in the target's directory and moved into place
 with ``os.replace`` (atomic on POSIX and Windows), so a crash mid-save leaves either
-the old file or the new one, never a torn one.
+the old file or the new one, never a torn one. They may hold an optimizer's and a
+schedule's state too (``save(path, optimizer=opt)``; ``nn/checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from autograd_core import Tensor, no_grad
+
+from . import checkpoint
 
 
 class Parameter(Tensor):
@@ -175,11 +178,28 @@ class Module:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy values into the parameters and buffers, in place.
 
-        Every name and shape is checked first; on any mismatch a ``ValueError`` lists
-        all of them and nothing is changed.
+        Every name and shape is checked first (``state_problems``); on any mismatch a
+        ``ValueError`` lists all of them and nothing is changed.
         """
-        targets: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
-        targets.update(dict(self.named_buffers()))
+        problems = self.state_problems(state)
+        if problems:
+            raise ValueError(
+                f"cannot load state into {type(self).__name__}; nothing was changed. "
+                + "; ".join(sorted(problems))
+                + ". Build the model with the same layer sizes as the one that was saved."
+            )
+        values = {name: np.asarray(v.data if isinstance(v, Tensor) else v) for name, v in state.items()}
+        params = dict(self.named_parameters())
+        with no_grad():
+            for name, target in self._state_targets().items():
+                if name in params:
+                    params[name][...] = values[name]  # in place: bumps the version counter
+                else:
+                    np.copyto(target, values[name], casting="unsafe")
+
+    def state_problems(self, state: dict[str, Any]) -> list[str]:
+        """Every mismatch between ``state`` and the model (names, shapes, dtypes); empty if it fits."""
+        targets = self._state_targets()
         values = {name: np.asarray(v.data if isinstance(v, Tensor) else v) for name, v in state.items()}
         problems = [f"missing: {name} (shape {targets[name].shape})"
                     for name in targets if name not in values]
@@ -191,28 +211,30 @@ class Module:
                                 f"{values[name].shape} in the state")
             elif values[name].dtype.kind not in "biuf":
                 problems.append(f"not numeric: {name} has dtype {values[name].dtype}")
-        if problems:
-            raise ValueError(
-                f"cannot load state into {type(self).__name__}; nothing was changed. "
-                + "; ".join(sorted(problems))
-                + ". Build the model with the same layer sizes as the one that was saved."
-            )
-        params = dict(self.named_parameters())
-        with no_grad():
-            for name, target in targets.items():
-                if name in params:
-                    params[name][...] = values[name]  # in place: bumps the version counter
-                else:
-                    np.copyto(target, values[name], casting="unsafe")
+        return problems
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``state_dict()`` to ``path`` as .npz, atomically (temp file + ``os.replace``)."""
+    def _state_targets(self) -> dict[str, np.ndarray]:
+        targets: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
+        targets.update(dict(self.named_buffers()))
+        return targets
+
+    def save(self, path: str | os.PathLike, optimizer: Any = None, schedule: Any = None) -> None:
+        """Write ``state_dict()`` to ``path`` as .npz, atomically (temp file + ``os.replace``).
+
+        With ``optimizer`` (and ``schedule``), their ``state_dict()`` goes into the same file,
+        under names beginning ``optimizer/`` (``schedule/``), so that training can resume
+        exactly where it stopped: ``model.load(path, optimizer=opt, schedule=schedule)``.
+        """
+        arrays = self.state_dict()
+        for prefix, part in (("optimizer", optimizer), ("schedule", schedule)):
+            if part is not None:
+                arrays.update(checkpoint.flatten(part.state_dict(), prefix))
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
         handle, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, **self.state_dict())
+                np.savez(file, **arrays)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temp, path)
@@ -221,8 +243,13 @@ class Module:
                 os.remove(temp)
             raise
 
-    def load(self, path: str | os.PathLike) -> None:
-        """Read a checkpoint written by ``save`` (never unpickles: ``allow_pickle=False``)."""
+    def load(self, path: str | os.PathLike, optimizer: Any = None, schedule: Any = None) -> None:
+        """Read a checkpoint written by ``save`` (never unpickles: ``allow_pickle=False``).
+
+        With ``optimizer`` (``schedule``), also their state, which the checkpoint must hold
+        (saved with ``optimizer=``); without, the model alone is read. All parts are checked
+        before any is changed: on a mismatch nothing is loaded.
+        """
         loaded = np.load(os.fspath(path), allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError(
@@ -230,8 +257,23 @@ class Module:
                 "an .npz archive of named arrays. Load the file that save() wrote."
             )
         with loaded as archive:
-            state = {name: archive[name] for name in archive.files}
-        self.load_state_dict(state)
+            arrays = {name: archive[name] for name in archive.files}
+        parts = [(self, {name: value for name, value in arrays.items() if checkpoint.SEP not in name})]
+        for prefix, part in (("optimizer", optimizer), ("schedule", schedule)):
+            if part is None:
+                continue
+            state = checkpoint.unflatten(arrays, prefix)
+            if state is None:
+                raise ValueError(
+                    f"{os.fspath(path)!r} holds no {prefix} state; it was saved without {prefix}=. "
+                    f"Save with model.save(path, {prefix}={prefix}), or load without {prefix}=."
+                )
+            parts.append((part, state))
+        for part, state in parts:
+            if part.state_problems(state):
+                part.load_state_dict(state)     # raises, naming every problem; nothing changed yet
+        for part, state in parts:
+            part.load_state_dict(state)
 
     def __repr__(self) -> str:
         """``Net()``, or PyTorch's layout: one line ``(attribute): child`` per child module."""

@@ -96,6 +96,11 @@ def _dense_layers(model):
 
 
 def _cost_name(cost, ends_with_sigmoid):
+    if getattr(cost, "reduction", "mean") != "mean":
+        raise ValueError(
+            f"compare: cost {cost!r} is not the batch mean; the reference backpropagates the mean "
+            "cost, as network.py does. Use the cost with reduction='mean' (the default)."
+        )
     kind = type(cost).__name__
     from_logits = getattr(cost, "from_logits", False)
     if kind == "QuadraticCost" and ends_with_sigmoid:
