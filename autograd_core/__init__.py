@@ -8,10 +8,14 @@ each a forward beside its vector-Jacobian products; see ``rules/``.
 # The layers, each importing only from those above it in this list:
 # errors, grad_mode, anomaly -> node -> tensor -> broadcasting, backward -> primitive (recording) -> rules
 # -> composites, ops, inplace -> tensor_methods -> function, functional, gradcheck.
+# On top, reading the tape without changing it: explain (explain_backward) -> draw (diagrams).
 from . import tensor_methods  # noqa: F401  (gives Tensor its operators, methods and backward())
+from .animate import animate_backward
 from .anomaly import AnomalyError, detect_anomaly
 from .backward import BackwardStep, BackwardTrace, gradients, trace_backward
+from .draw import draw
 from .errors import AutogradError, BackwardError, InplaceError, ShapeError
+from .explain import explain_backward
 from .function import Function, FunctionCtx
 from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -78,3 +82,5 @@ __all__ += [
     "AnomalyError", "Function", "FunctionCtx", "detect_anomaly", "grad", "hessian", "hvp",
     "jacobian", "jvp", "per_example_grads", "value_and_grad", "vjp",
 ]
+__all__ += ["draw", "explain_backward"]
+__all__ += ["animate_backward"]
