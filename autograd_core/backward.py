@@ -78,7 +78,7 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
              for out, seed in zip(outputs, grad_outputs)]
     wanted: dict[Node, Any] = {}
     for position, tensor in enumerate(inputs):
-        if not isinstance(tensor, Tensor) or tensor._node is None:
+        if not isinstance(tensor, Tensor) or tensor.current_node() is None:
             raise BackwardError(
                 f"gradients(): input {position} does not require grad, so no gradient can be "
                 "taken with respect to it. Create it with requires_grad=True."
@@ -325,7 +325,7 @@ def _fit(grad: Any, value: Any, node: Node, index: int) -> Any:
 
 
 def _root_node(tensor: Tensor) -> Node:
-    node = tensor._node
+    node = tensor.current_node()
     if node is None:
         raise BackwardError(
             f"backward() on a tensor of shape {tensor.shape} that does not require grad: no "

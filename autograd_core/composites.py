@@ -42,8 +42,18 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """x − logsumexp(x): stable for logits of any size."""
-    return sub(x, logsumexp(x, axis=axis, keepdims=True))
+    """x − logsumexp(x): stable for logits of any size.
+
+    Computed as s − logsumexp(s) with s = x − max(x), the maximum taken as a constant: the
+    same value and gradient (log_softmax does not change when a constant is subtracted),
+    but the small differences are exact in float32 too, where x − logsumexp(x) of logits
+    near 1000 would round at the scale of 1000.
+    """
+    values = x.data if isinstance(x, Tensor) else np.asarray(x)
+    peak = np.max(values, axis=axis, keepdims=True, initial=-np.inf)
+    peak = np.where(np.isfinite(peak), peak, 0).astype(values.dtype)
+    shifted = sub(x, peak)
+    return sub(shifted, logsumexp(shifted, axis=axis, keepdims=True))
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:

@@ -14,7 +14,7 @@ Views (``v = c[0:2]``, ``c.T``, ``c.reshape(...)``) share ``c``'s memory, as in 
 and PyTorch, and the tape follows the sharing both ways:
 
 - a recorded write into ``c`` gives ``c`` a new node; a view taken before is made again
-  from the new ``c`` the next time an operation reads it (``primitive.refresh_view``);
+  from the new ``c`` the next time it is read (``tensor.follow_base``);
 - a recorded write into ``v`` goes into ``c``'s memory too, and ``c`` gets a node that
   says so: ``setitem(c, v, index)``, or the inverse reshape or transpose
   (``_write_through``), up the chain of views.
@@ -35,7 +35,7 @@ from . import grad_mode
 from .errors import InplaceError, ShapeError
 from .ops import plain_index
 from .rules.arithmetic import add, div, mul, sub
-from .rules.shapes import inverse_axes, reshape, setitem, transpose
+from .rules.shapes import fit_to_slot, inverse_axes, reshape, setitem, transpose
 from .tensor import Tensor, mark_modified, result_tensor
 
 __all__ = ["inplace_apply", "inplace_setitem", "mark_modified"]
@@ -52,14 +52,28 @@ def _refuse_leaf(target: Tensor, what: str) -> None:
             "gradient would be taken with respect to a value that no longer exists. Update "
             "parameters inside `with no_grad():`, or write out of place (x = x + y)."
         )
+    origin = target._view_of
+    while origin is not None:           # a view of a leaf writes into the leaf: refused too
+        base = origin.parent
+        if base._node is not None and base._node.op is None:
+            name = f" '{base.name}'" if base.name else ""
+            raise InplaceError(
+                f"{what} on a view of leaf tensor{name} (shape {base.shape}) that requires grad: "
+                "the write would change the leaf, whose gradient would then be taken with "
+                "respect to a value that no longer exists. Write into a copy (x = a * 1; "
+                "x[0:2] += 1), or update the leaf inside `with no_grad():`."
+            )
+        origin = base._view_of
 
 
 def _needs_grad(value: Any) -> bool:
-    return isinstance(value, Tensor) and value._node is not None
+    # current_node(): a view whose base changed is brought up to date first (follow_base).
+    return isinstance(value, Tensor) and value.current_node() is not None
 
 
 def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
     """``target op= other`` for op in add, sub, mul, div."""
+    target.current_node()               # a stale view gets its node from its base first
     recording = grad_mode.is_grad_enabled()
     if recording:
         _refuse_leaf(target, f"in-place {op.name}")
@@ -79,6 +93,7 @@ def inplace_apply(target: Tensor, op: Any, other: Any) -> Tensor:
 
 def inplace_setitem(target: Tensor, index: Any, value: Any) -> None:
     """``target[index] = value``; recorded as ``setitem`` when gradients are tracked."""
+    target.current_node()               # a stale view gets its node from its base first
     recording = grad_mode.is_grad_enabled()
     if recording:
         _refuse_leaf(target, "item assignment")
@@ -90,7 +105,8 @@ def inplace_setitem(target: Tensor, index: Any, value: Any) -> None:
             "point (Tensor(data, dtype=np.float64)) or assign value.detach()."
         )
     if not (recording and (_needs_grad(target) or _needs_grad(value))):
-        target.data[index] = value.data if isinstance(value, Tensor) else value
+        value = value.data if isinstance(value, Tensor) else value
+        target.data[index] = fit_to_slot(value, np.ndim(target.data[index]))
         mark_modified(target)
         return
     _write_back(target, setitem(target, value, index=index), "item assignment")
@@ -169,9 +185,14 @@ def _write_through(view: Tensor) -> None:
         rebuilt = reshape(view, shape=parent.shape)
     else:
         rebuilt = transpose(view, axes=inverse_axes(origin.params["axes"], parent.ndim))
-    if rebuilt._node is not None:
-        rebuilt._node.name = parent.name
-    parent._node = rebuilt._node        # its data already holds the new values
-    origin.parent_node = parent._node   # the view is up to date with its parent
+    node = rebuilt._node
+    if node is not None:
+        node.name = parent.name
+        retained = parent._node
+        if retained is not None and retained.op is not None and retained.tensor_ref is not None:
+            retained.tensor_ref, node.tensor_ref = None, retained.tensor_ref  # retain_grad follows
+    parent._node = node                 # its data already holds the new values
+    # The view itself is now stale: the next time it is read it is made again from the new
+    # parent (follow_base), so gradients through it reach the parent's new node, as in PyTorch.
     if parent._view_of is not None:
         _write_through(parent)

@@ -40,7 +40,7 @@ import numpy as np
 from . import anomaly, grad_mode
 from .errors import forward_shape_error, is_shape_mismatch
 from .node import NO_PARAMS, Node, NotSaved
-from .tensor import Tensor, ViewOrigin, result_tensor, share_versions
+from .tensor import Tensor, ViewOrigin, follow_base, result_tensor, share_versions
 
 VJP = Callable[..., Any]
 
@@ -234,7 +234,7 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
     for index, x in enumerate(inputs):
         if isinstance(x, Tensor):
             if x._view_of is not None and x._view_of.stale:
-                refresh_view(x)
+                follow_base(x)
             values.append(x.data)
             parent = x._node
             if parent is not None and index not in op.not_differentiable:
@@ -263,15 +263,6 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
             result._view_of = ViewOrigin(inputs[0], op, params)
     return result
 
-
-def refresh_view(view: Tensor) -> None:
-    """Give a view whose parent was changed by a recorded in-place write a node of the
-    changed parent: ``c = a * 1; v = c[1:3]; c *= 2`` — from here on v is (2c)[1:3]. Its
-    values already changed (it shares the memory); this makes its graph say so too."""
-    origin = view._view_of
-    again = record(origin.op, (origin.parent,), origin.params)
-    view._node = again._node
-    view._view_of = again._view_of
 
 
 def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, needs_grad: int,

@@ -20,6 +20,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from . import grad_mode
 from .errors import AutogradError
 from .node import NO_PARAMS, Node
 
@@ -60,9 +61,16 @@ class Tensor:
             self.requires_grad_(True)
 
     # ----------------------------------------------------------------- the graph
+    def current_node(self) -> Node | None:
+        """This tensor's node, made again first if it is a view whose base was changed by a
+        recorded in-place write (see ``follow_base``)."""
+        if self._view_of is not None and self._view_of.stale:
+            follow_base(self)
+        return self._node
+
     @property
     def requires_grad(self) -> bool:
-        return self._node is not None
+        return self.current_node() is not None
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
@@ -94,18 +102,19 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors the user created (not computed by a recorded operation)."""
-        return self._node is None or self._node.op is None
+        node = self.current_node()
+        return node is None or node.op is None
 
     @property
     def grad_fn(self) -> Node | None:
         """The node that computed this tensor, or None for a leaf."""
-        node = self._node
+        node = self.current_node()
         return node if node is not None and node.op is not None else None
 
     @property
     def node(self) -> Node | None:
         """This tensor's place on the tape (a leaf node for leaves that require grad)."""
-        return self._node
+        return self.current_node()
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph (requires no grad).
@@ -119,7 +128,7 @@ class Tensor:
 
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
-        node = self._node
+        node = self.current_node()
         if node is None:
             raise AutogradError(
                 "retain_grad() on a tensor that does not require grad: no gradient will reach it."
@@ -134,7 +143,7 @@ class Tensor:
         The hook may return a replacement gradient (same shape) or None to keep it.
         Returns a handle whose ``remove()`` unregisters the hook.
         """
-        node = self._node
+        node = self.current_node()
         if node is None:
             raise AutogradError(
                 "cannot register a hook on a tensor that does not require grad; "
@@ -378,7 +387,34 @@ class ViewOrigin:
 
     @property
     def stale(self) -> bool:
-        return self.parent._node is not self.parent_node
+        """True when the parent, or any tensor up the chain of views, has a new node."""
+        parent_origin = self.parent._view_of
+        return self.parent._node is not self.parent_node or (
+            parent_origin is not None and parent_origin.stale)
+
+
+def follow_base(view: Tensor) -> None:
+    """Give a stale view a node made from its parent as it is now.
+
+    ``c = a * 1; v = c[1:3]; c *= 2``: v's values changed with c's memory; from here on
+    its node is that of (2c)[1:3] too. The view's operation is run again on the parent
+    (``op`` is a primitive, so calling it records), with recording on even inside
+    ``no_grad``: the view's graph must not be lost because it was read there. A gradient
+    kept by ``retain_grad()`` follows the view to its new node.
+    """
+    origin = view._view_of
+    old = view._node
+    previous = grad_mode.state.enabled
+    grad_mode.state.enabled = True
+    try:
+        again = origin.op(origin.parent, **origin.params)   # the parent is brought up to date first
+    finally:
+        grad_mode.state.enabled = previous
+    view._node = again._node
+    view._view_of = again._view_of
+    if old is not None and old.tensor_ref is not None and old.tensor_ref() is view \
+            and again._node is not None:
+        again._node.tensor_ref, old.tensor_ref = old.tensor_ref, None
 
 
 def share_versions(alias: Tensor, sources: Any) -> list[Tensor]:

@@ -48,6 +48,11 @@ def is_basic_index(index):
 
 @primitive("getitem", "z = x[index];  x̄ = zeros like x with g added at index")
 def getitem(x, index):
+    parts = index if isinstance(index, tuple) else (index,)
+    if all(isinstance(p, (int, np.integer)) for p in parts):
+        # One element picked by integers: x[index, ...] is a 0-d view of x, as PyTorch's
+        # x[i] is; x[index] would copy it into a numpy scalar that writes cannot reach.
+        return x[(*parts, Ellipsis)]
     return x[index]
 
 
@@ -75,8 +80,17 @@ scatter_add.defvjp(rule(lambda g, out, values, shape, index: call(getitem, g, in
 @primitive("setitem", "z = x with z[index] = v;  x̄ = g with 0 at index,  v̄ = g[index]")
 def setitem(x, v, index):
     result = x.copy() if np.result_type(x, v) == x.dtype else x.astype(np.result_type(x, v))
-    result[index] = v
+    result[index] = fit_to_slot(v, np.ndim(result[index]))
     return result
+
+
+def fit_to_slot(v, slot_ndim):
+    """``v`` without leading axes of length 1 beyond what its slot has: c[0] = v with v of
+    shape (1,) writes the one number, as PyTorch does (numpy refuses a sequence there)."""
+    extra = np.ndim(v) - slot_ndim
+    if extra > 0 and all(n == 1 for n in np.shape(v)[:extra]):
+        return np.reshape(v, np.shape(v)[extra:])
+    return v
 
 
 def _untouched(shape, index):
