@@ -820,22 +820,11 @@ def _layer_clusters(tape: Tape) -> dict[str, list[Node]]:
         if not direct:
             continue
         low, high = min(n.seq for n in direct), max(n.seq for n in direct)
-        below: set[Node] = set()           # ancestors of a direct user, not before the first
-        stack = list(direct)
-        while stack:
-            node = stack.pop()
-            if node in below:
-                continue
-            below.add(node)
-            stack.extend(p for p in node.parents if p is not None and p.op is not None and p.seq >= low)
-        above: set[Node] = set()           # descendants of a direct user, not after the last
-        stack = list(direct)
-        while stack:
-            node = stack.pop()
-            if node in above:
-                continue
-            above.add(node)
-            stack.extend(c for c, _ in tape.consumers.get(node, ()) if c.seq <= high)
+        # Ancestors of a direct user, not before the first; descendants, not after the last.
+        below = _reachable(direct, lambda node: (
+            p for p in node.parents if p is not None and p.op is not None and p.seq >= low))
+        above = _reachable(direct, lambda node: (
+            c for c, _ in tape.consumers.get(node, ()) if c.seq <= high))
         ops = sorted((below & above) - taken, key=lambda n: n.seq)
         taken.update(ops)
         clusters[prefix] = ops
@@ -930,3 +919,16 @@ def _tip(text: str) -> str:
     # Graphviz reads backslash escapes in tooltips (\n, \l): write a newline as \n and keep
     # the rest literal. A tooltip is never HTML, so no <...> may reach the DOT quoting.
     return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _reachable(start: Any, neighbours: Any) -> set:
+    """Every node reachable from ``start`` through ``neighbours(node)`` (start included)."""
+    seen: set = set()
+    stack = list(start)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(neighbours(node))
+    return seen
