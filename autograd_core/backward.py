@@ -78,7 +78,9 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
              for out, seed in zip(outputs, grad_outputs)]
     wanted: dict[Node, Any] = {}
     for position, tensor in enumerate(inputs):
-        if not isinstance(tensor, Tensor) or tensor.current_node() is None:
+        # _node, not current_node(): the input as the outputs used it, even a view whose
+        # base has changed since (making it again would give a node the outputs never saw).
+        if not isinstance(tensor, Tensor) or tensor._node is None:
             raise BackwardError(
                 f"gradients(): input {position} does not require grad, so no gradient can be "
                 "taken with respect to it. Create it with requires_grad=True."

@@ -164,6 +164,7 @@ def _make_primitive(cls: type[Function]) -> Primitive:
     prim = _FunctionPrimitive(forward, name,
                               f"user-defined Function {cls.__module__}.{cls.__qualname__}",
                               why="a custom gradient written by the user")
+    prim.remakes_views = False      # calling it again would run the user's forward again
     # What the rule saves is decided per call, from ctx (see _FunctionPrimitive).
     prim.defvjp_each(rule(vjp))
     return prim

@@ -55,6 +55,12 @@ def _refuse_leaf(target: Tensor, what: str) -> None:
     origin = target._view_of
     while origin is not None:           # a view of a leaf writes into the leaf: refused too
         base = origin.parent
+        if origin.kind == "no_grad" and base.requires_grad:
+            raise InplaceError(
+                f"{what} on a view (shape {target.shape}) made inside no_grad() of a tensor that "
+                "requires grad, with recording on: the tensor would change without its graph "
+                "saying so. Take the view outside no_grad(), or write inside no_grad()."
+            )
         if base._node is not None and base._node.op is None:
             name = f" '{base.name}'" if base.name else ""
             raise InplaceError(

@@ -89,6 +89,8 @@ class Primitive:
         self.vjps: Any = ()
         self.input_names: tuple[str, ...] = ()
         self.variadic = False                   # forward(*xs): one rule serves every input
+        # A view this primitive returns can be made again by calling it (not a Function's).
+        self.remakes_views = True
         self.not_differentiable: tuple[int, ...] = ()   # inputs whose rule is None
         #: save_plan's answers, by which inputs need a gradient (see save_plan)
         self.plans: dict[Any, SavePlan] = {}
@@ -259,9 +261,16 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
         result._node = _make_node(op, inputs, values, parents, needs_grad, out, params)
     if out.base is not None:        # a view (x.T, x[1:3]): it shares the operand's versions
         sharing = share_versions(result, inputs)
-        if len(inputs) == 1 and sharing:
-            result._view_of = ViewOrigin(inputs[0], op, params)
+        if sharing:
+            result._view_of = ViewOrigin(sharing[0], op, params, _view_kind(op, inputs))
     return result
+
+
+def _view_kind(op: Primitive, inputs: tuple) -> str:
+    """How a view follows its parent (see tensor.ViewOrigin)."""
+    if not op.remakes_views or len(inputs) != 1:
+        return "function"           # a custom Function's output, or several inputs
+    return "recorded" if grad_mode.state.enabled else "no_grad"
 
 
 

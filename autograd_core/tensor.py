@@ -375,22 +375,35 @@ def _count_write(tensor: Tensor) -> None:
 class ViewOrigin:
     """How a view was made: ``op`` (a primitive) with ``params`` applied to ``parent``, whose
     node was ``parent_node`` then. When the parent's node has changed since (a recorded
-    in-place write), the view's own node describes the old parent and is made again."""
+    in-place write), the view's own node describes the old parent and is made again.
 
-    __slots__ = ("parent", "op", "params", "parent_node")
+    ``kind`` says how it may follow: "recorded" (made with recording on: it follows its
+    parent), "no_grad" (made inside ``no_grad``: a constant that shares memory, which
+    never follows and may not be written with recording on, as in PyTorch), or "function"
+    (a custom Function returned its input's memory: it cannot be made again without
+    running user code, so reading it after its parent changed is refused).
+    """
 
-    def __init__(self, parent: Tensor, op: Any, params: Any) -> None:
+    __slots__ = ("parent", "op", "params", "parent_node", "kind")
+
+    def __init__(self, parent: Tensor, op: Any, params: Any, kind: str = "recorded") -> None:
         self.parent = parent
         self.op = op
         self.params = params
         self.parent_node = parent._node
+        self.kind = kind
 
     @property
     def stale(self) -> bool:
         """True when the parent, or any tensor up the chain of views, has a new node."""
-        parent_origin = self.parent._view_of
-        return self.parent._node is not self.parent_node or (
-            parent_origin is not None and parent_origin.stale)
+        origin = self
+        while origin is not None:           # a loop, not recursion: chains may be long
+            if origin.kind == "no_grad":
+                return False
+            if origin.parent._node is not origin.parent_node:
+                return True
+            origin = origin.parent._view_of
+        return False
 
 
 def follow_base(view: Tensor) -> None:
@@ -399,15 +412,31 @@ def follow_base(view: Tensor) -> None:
     ``c = a * 1; v = c[1:3]; c *= 2``: v's values changed with c's memory; from here on
     its node is that of (2c)[1:3] too. The view's operation is run again on the parent
     (``op`` is a primitive, so calling it records), with recording on even inside
-    ``no_grad``: the view's graph must not be lost because it was read there. A gradient
-    kept by ``retain_grad()`` follows the view to its new node.
+    ``no_grad``: the view's graph must not be lost because it was read there. The stale
+    views up the chain are made again first, from the top. A gradient kept by
+    ``retain_grad()`` follows each to its new node.
     """
+    chain = []
+    while view._view_of is not None and view._view_of.stale:
+        chain.append(view)
+        view = view._view_of.parent
+    for each in reversed(chain):            # the parent before the view made from it
+        _remake(each)
+
+
+def _remake(view: Tensor) -> None:
     origin = view._view_of
+    if origin.kind == "function":
+        raise AutogradError(
+            f"a tensor that a custom Function ('{origin.op.name}') returned as a view of its input "
+            "was read after that input was changed in place: it cannot be made again without "
+            "running the Function. Return a copy from forward (x.copy()), or compute it again."
+        )
     old = view._node
     previous = grad_mode.state.enabled
     grad_mode.state.enabled = True
     try:
-        again = origin.op(origin.parent, **origin.params)   # the parent is brought up to date first
+        again = origin.op(origin.parent, **origin.params)
     finally:
         grad_mode.state.enabled = previous
     view._node = again._node
