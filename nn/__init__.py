@@ -18,9 +18,12 @@ For a course on Nielsen's chapter 3: ``Dropout``, ``Flatten``, the costs'
 parameter groups and ``state_dict()`` in the optimizers (saved with the model:
 ``model.save(path, optimizer=opt)``), and the schedules ``StepSchedule`` and
 ``PlateauSchedule`` (Nielsen's "halve η when the validation accuracy stalls").
+
+Training on real data: ``nn.data`` (``load_mnist``, ``load_digits``, ``moons``, ``spirals``,
+``minibatches``), ``nn.train.fit`` (a per-epoch history), and ``python -m nn train``.
 """
 
-from . import reference
+from . import data, reference, train
 from .activations import Identity, ReLU, Sigmoid, Softmax, Tanh
 from .batchnorm import BatchNorm
 from .costs import CategoricalCrossEntropy, CrossEntropyCost, QuadraticCost, SoftmaxCrossEntropy
@@ -36,5 +39,5 @@ __all__ = [
     "SGD", "Adam", "BatchNorm", "CategoricalCrossEntropy", "CrossEntropyCost", "Dense", "Dropout",
     "Flatten", "Identity", "Module", "Optimizer", "Parameter", "PlateauSchedule", "QuadraticCost", "ReLU",
     "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "StepSchedule", "Tanh", "functional_call",
-    "gradcheck", "l2_penalty", "reference",
+    "data", "gradcheck", "l2_penalty", "reference", "train",
 ]

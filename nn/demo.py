@@ -8,7 +8,6 @@ data: Gaussian clusters, one per class. Needs only numpy and runs in a few secon
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import time
 from collections.abc import Sequence
@@ -16,32 +15,16 @@ from collections.abc import Sequence
 import numpy as np
 
 import nn
+from nn.data import read_idx
 
 MNIST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
                          "data", "mnist")
+# `python -m nn train` is the full command (datasets, presets, plots, saving); this demo stays
+# for the README's first command: train briefly, then compare with BP1-BP4.
 
 
-def _read_idx(path: str, magic: int) -> np.ndarray:
-    """An IDX file (big-endian header: magic, then one int32 per dimension, then uint8 data)."""
-    with gzip.open(path, "rb") as file:
-        raw = file.read()
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise ValueError(
-            f"{path}: IDX magic number {found}, expected {magic}: this is not the MNIST file the "
-            "name says. Check the path, or replace the file with the published one."
-        )
-    ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    offset = 4 + 4 * ndim
-    expected = int(np.prod(dims))
-    if len(raw) - offset != expected:
-        raise ValueError(
-            f"{path}: the header promises {expected} bytes of data for shape {tuple(dims)}, the "
-            f"file holds {len(raw) - offset}: it is truncated or corrupt. Replace it with the "
-            "published file (see ../shared/data/README.md for the checksums)."
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+# The IDX reader lives in nn.data now; the demo keeps its name.
+_read_idx = read_idx
 
 
 def load_mnist(directory: str = MNIST_DIR) -> tuple[np.ndarray, np.ndarray] | None:

@@ -41,7 +41,8 @@ TEST_COMMAND = readme_command(after="Run the tests")
 
 
 def test_the_readme_commands_are_the_expected_ones():
-    assert MAIN_COMMAND == "python -m pip install -e . && python -m nn.demo"
+    assert MAIN_COMMAND == ('python -m pip install -e ".[digits,plots,progress,diagrams]" && '
+                            "python -m nn train --plot curves.png --graph graph.svg --check-bp")
     assert TEST_COMMAND.startswith("python -m pip install -e \".[dev,oracle]\"") and "pytest" in TEST_COMMAND
 
 

@@ -48,7 +48,7 @@ PAGES = [page for page in PAGES if page.exists()]
 RUNNING_BLOCKS = {
     "README.md": 3,
     "docs/engine.md": 17,
-    "docs/nn.md": 20,
+    "docs/nn.md": 22,
     "docs/performance.md": 0,
     "docs/transforms.md": 16,
 }

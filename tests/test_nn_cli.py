@@ -1,0 +1,162 @@
+"""python -m nn train / evaluate: defaults, saving, pictures, short errors, Nielsen's results."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import in_ci, require
+
+from nn import cli, data
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _run(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_help_lists_every_option():
+    result = subprocess.run([sys.executable, "-m", "nn", "train", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for option in ("--dataset", "--data-dir", "--download", "--sizes", "--activation", "--cost", "--eta",
+                   "--epochs", "--batch-size", "--lmbda", "--optimizer", "--seed", "--preset", "--save",
+                   "--plot", "--graph", "--check-bp", "--against-reference", "--quiet"):
+        assert option in result.stdout
+
+
+def test_default_trains_on_the_embedded_digits(capsys):
+    require("sklearn", "the default dataset is scikit-learn's 8x8 digits (extra `digits`)")
+    status, out, _ = _run(capsys, "train", "--epochs", "3", "--quiet")
+    assert status == 0
+    summary = out.strip().splitlines()[-1]
+    assert re.match(r"digits: test accuracy [\d.]+% after 3 epochs .* fused form$", summary), out
+    assert float(re.search(r"accuracy ([\d.]+)%", summary).group(1)) > 80
+
+
+def test_save_then_evaluate_needs_only_the_file(capsys, tmp_path):
+    path = str(tmp_path / "moons.npz")
+    status, out, _ = _run(capsys, "train", "--dataset", "moons", "--sizes", "2,16,2",
+                          "--cost", "cross-entropy", "--eta", "2", "--epochs", "10", "--save", path)
+    assert status == 0 and "epoch 10:" in out
+    trained = cli.main.result["history"]["eval_accuracy"][-1]
+    status, out, _ = _run(capsys, "evaluate", "--model", path)
+    assert status == 0 and f"moons: test accuracy {trained:.2%}" in out
+
+
+def test_pictures_are_written(capsys, tmp_path):
+    require("matplotlib", "the plots are drawn with matplotlib (extra `plots`)")
+    curves, boundary, speed = tmp_path / "curves.png", tmp_path / "boundary.png", tmp_path / "speed.png"
+    status, _, _ = _run(capsys, "train", "--dataset", "spirals", "--sizes", "2,30,3", "--activation", "tanh",
+                        "--cost", "softmax-cross-entropy", "--optimizer", "adam", "--eta", "0.02",
+                        "--epochs", "5", "--quiet", "--plot", str(curves), "--boundary", str(boundary),
+                        "--speed", str(speed))
+    assert status == 0
+    for path in (curves, boundary, speed):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_graph_and_check_bp(capsys, tmp_path):
+    require("graphviz", "the --graph diagram is drawn with the graphviz package")
+    require("dot", "Graphviz's dot renders the diagram")
+    path = tmp_path / "graph.svg"
+    status, out, _ = _run(capsys, "train", "--dataset", "moons", "--sizes", "2,4,2", "--epochs", "1",
+                          "--quiet", "--graph", str(path), "--check-bp")
+    assert status == 0 and "<svg" in path.read_text()
+    assert out.count("engine and reference agree") == 2       # the composed and the fused form
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "cifar"], "unknown dataset 'cifar': choose one of digits, mnist, moons, spirals"),
+    (["--dataset", "moons", "--sizes", "3,4,2"], "moons has 2 inputs and 2 classes"),
+    (["--dataset", "moons", "--sizes", "2,x"], "give integers separated by commas"),
+    (["--dataset", "moons", "--eta", "0"], "--eta must be positive, got 0.0"),
+    (["--dataset", "moons", "--epochs", "-1"], "--epochs must be positive"),
+    (["--dataset", "moons", "--batch-size", "0"], "--batch-size must be positive"),
+])
+def test_bad_input_is_one_short_line(capsys, argv, message):
+    status, _, err = _run(capsys, "train", *argv)
+    assert status == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_mnist_folder_says_how_to_get_it(capsys, tmp_path):
+    status, _, err = _run(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"))
+    assert status == 2 and "no MNIST data at" in err and "--download" in err
+
+
+def test_a_model_file_that_does_not_match_is_refused(capsys, tmp_path):
+    path = str(tmp_path / "bad.npz")
+    np.savez(path, x=np.zeros(3))
+    status, _, err = _run(capsys, "evaluate", "--model", path)
+    assert status == 2 and "not a model file" in err
+    good = str(tmp_path / "good.npz")
+    _run(capsys, "train", "--dataset", "moons", "--sizes", "2,3,2", "--epochs", "1", "--quiet",
+         "--save", good)
+    arrays = dict(np.load(good))
+    arrays["layers.0.W"] = np.zeros((5, 2))
+    np.savez(path, **arrays)
+    status, _, err = _run(capsys, "evaluate", "--model", path)
+    assert status == 2 and "do not fit the architecture" in err
+
+
+def _shared_mnist():
+    if not os.path.exists(os.path.join(data.SHARED_MNIST, data.TEST_IMAGES)):
+        message = f"the MNIST test set is not at {data.SHARED_MNIST} (see ../shared/data/README.md)"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}", pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.mark.parametrize("preset, at_least", [("nielsen-ch1", 92.5), ("nielsen-ch3", 93.0)])
+def test_nielsens_settings_on_the_shared_mnist_test_set(preset, at_least):
+    _shared_mnist()
+    # One BLAS thread: on these small matrices threads only contend (about 10 s instead of minutes
+    # when the machine is busy, e.g. under pytest -n 2).
+    single = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-m", "nn", "train", "--dataset", "mnist", "--data-dir",
+                             data.SHARED_MNIST, "--preset", preset, "--quiet"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, **single})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    accuracy = float(re.search(r"test accuracy ([\d.]+)% after 30 epochs", out).group(1))
+    assert accuracy >= at_least, out
+
+
+def test_against_reference_prints_the_difference_each_epoch(capsys):
+    status, out, _ = _run(capsys, "train", "--dataset", "spirals", "--sizes", "2,8,3", "--cost",
+                          "cross-entropy", "--lmbda", "1", "--epochs", "3", "--against-reference")
+    differences = [float(d) for d in re.findall(r"largest difference from nn.reference (\S+)", out)]
+    assert status == 0 and len(differences) == 3 and max(differences) < 1e-9
+    status, _, err = _run(capsys, "train", "--dataset", "moons", "--optimizer", "adam", "--against-reference")
+    assert status == 2 and "needs sigmoid layers and --optimizer sgd" in err
+
+
+def test_ctrl_c_saves_the_last_completed_epoch(capsys, tmp_path, monkeypatch):
+    argv = ["train", "--dataset", "moons", "--sizes", "2,4,2", "--quiet", "--seed", "3"]
+    one = str(tmp_path / "one.npz")
+    assert cli.main([*argv, "--epochs", "1", "--save", one]) == 0
+    calls = []
+    real = cli.train.evaluate
+
+    def interrupted_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:                     # epoch 1: training and test data; then Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli.train, "evaluate", interrupted_in_epoch_2)
+    saved = str(tmp_path / "saved.npz")
+    assert cli.main([*argv, "--epochs", "5", "--save", saved]) == 130
+    assert "interrupted; the model is as after epoch 1" in capsys.readouterr().err
+    with np.load(one) as a, np.load(saved) as b:
+        assert all(np.array_equal(a[name], b[name]) for name in a.files if name != "meta")
+
+
+def test_train_main_is_the_train_command(capsys):
+    assert cli.train_main(["--dataset", "moons", "--epochs", "1", "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("moons: test accuracy")
