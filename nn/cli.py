@@ -133,10 +133,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, key) is not None:
             chosen[key] = getattr(args, key)
     for key in ("eta", "epochs", "batch_size"):
-        if chosen[key] <= 0:
-            raise UsageError(f"--{key.replace('_', '-')} must be positive, got {chosen[key]}")
-    if chosen["lmbda"] < 0:
-        raise UsageError(f"--lmbda must not be negative, got {chosen['lmbda']}")
+        if not (chosen[key] > 0 and np.isfinite(chosen[key])):     # NaN fails the comparison
+            raise UsageError(f"--{key.replace('_', '-')} must be positive and finite, got {chosen[key]}")
+    if not (chosen["lmbda"] >= 0 and np.isfinite(chosen["lmbda"])):
+        raise UsageError(f"--lmbda must be >= 0 and finite, got {chosen['lmbda']}")
     return chosen
 
 

@@ -28,7 +28,7 @@ import os
 import pickle
 import urllib.request
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -145,16 +145,33 @@ def _load_idx_folder(folder: str) -> Splits:
 # --------------------------------------------------------------------------- Nielsen's pickle
 
 
+def _plain_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    """What the pickle gets for ``numpy.dtype``: numpy's own builtin numeric dtypes only.
+
+    A pickle can otherwise build a copied dtype and rewrite it through ``__setstate__``
+    into one that holds object pointers without saying so, and an array of it then points
+    wherever the file says (memory corruption). Builtin descriptors are shared singletons
+    whose state numpy never rewrites, and object, structured and void dtypes are refused.
+    """
+    dtype = np.dtype(spec)
+    if dtype.kind not in "biuf" or dtype.names is not None or dtype.subdtype is not None:
+        raise pickle.UnpicklingError(f"refused dtype {spec!r}: only plain numeric arrays are accepted")
+    return np.dtype(dtype.str)
+
+
 class _ArraysOnly(pickle.Unpickler):
-    """Unpickles numpy arrays and tuples, nothing else: a pickle that names any other class is refused."""
+    """Unpickles plain numeric numpy arrays and tuples of them: a pickle that names any other
+    class or function, or an array of any other dtype, is refused."""
 
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy", "ndarray"),
         ("_codecs", "encode"),  # how Python 3's protocol 2 writes bytes; a pure function
     }
 
     def find_class(self, module: str, name: str):
+        if (module, name) == ("numpy", "dtype"):
+            return _plain_dtype
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused to load {module}.{name}: only numpy arrays and tuples "
                                          "are accepted")
@@ -180,6 +197,8 @@ def load_pickle(path: str) -> Splits:
         raise DataError(f"{path}: expected three (images, labels) pairs of arrays, as in mnist.pkl.gz.")
     splits = []
     for images, labels in data:
+        if images.dtype.kind not in "biuf" or labels.dtype.kind not in "biuf":
+            raise DataError(f"{path}: arrays of dtype {images.dtype} and {labels.dtype}; numbers expected.")
         if images.ndim != 2 or len(images) != len(labels):
             raise DataError(f"{path}: images of shape {images.shape} with {len(labels)} labels.")
         splits.append((images.astype(np.float64), labels.astype(np.int64)))
@@ -259,6 +278,12 @@ def load_mnist(path: str | None = None, download: bool = False, cache_dir: str |
             return load_pickle(pickled)
         return _load_idx_folder(path)
     if os.path.isfile(path):
+        with open(path, "rb") as file:
+            start = file.read(4)
+        if start[:2] == b"\x1f\x8b" and "idx" in os.path.basename(path) or start[:2] == b"\x00\x00":
+            # An IDX file (gzipped or not), not a pickle: the folder holding the four is wanted.
+            raise DataError(f"{path} is one IDX file; pass the folder that holds the MNIST files "
+                            f"({os.path.dirname(path) or '.'}).")
         return load_pickle(path)
     raise DataError(f"no MNIST data at {path}. {HOW_TO_GET_MNIST}")
 

@@ -15,12 +15,14 @@ from typing import Any
 
 
 def _scale(optimizer: Any, factor: float, min_lr: float = 0.0) -> bool:
-    """lr ← max(lr · factor, min_lr) in every group; True if some group's lr changed."""
+    """lr ← max(lr · factor, min_lr) in every group, never upwards (a rate already below
+    min_lr stays, as in PyTorch); True if some group's lr changed."""
     changed = False
     for group in optimizer.param_groups:
         new = max(group["lr"] * factor, min_lr)
-        changed |= new != group["lr"]
-        group["lr"] = new
+        if new < group["lr"]:
+            group["lr"] = new
+            changed = True
     return changed
 
 

@@ -75,7 +75,7 @@ def test_graph_and_check_bp(capsys, tmp_path):
     (["--dataset", "cifar"], "unknown dataset 'cifar': choose one of digits, mnist, moons, spirals"),
     (["--dataset", "moons", "--sizes", "3,4,2"], "moons has 2 inputs and 2 classes"),
     (["--dataset", "moons", "--sizes", "2,x"], "give integers separated by commas"),
-    (["--dataset", "moons", "--eta", "0"], "--eta must be positive, got 0.0"),
+    (["--dataset", "moons", "--eta", "0"], "--eta must be positive and finite, got 0.0"),
     (["--dataset", "moons", "--epochs", "-1"], "--epochs must be positive"),
     (["--dataset", "moons", "--batch-size", "0"], "--batch-size must be positive"),
 ])

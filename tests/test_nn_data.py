@@ -217,3 +217,29 @@ def test_minibatches_shuffle_with_the_seed_and_keep_the_last_partial_batch():
     np.testing.assert_array_equal(seen, again)
     with pytest.raises(ValueError, match="batch_size must be positive"):
         next(data.minibatches(X, Y, 0, 0))
+
+
+def test_a_pickle_rewriting_a_dtype_into_object_pointers_is_refused(tmp_path):
+    # Only allowed names (numpy.dtype, ndarray, _reconstruct), but the dtype is a copy whose
+    # state is rewritten to hold an object field while claiming to hold none: an array of it
+    # would point wherever the file says. The unpickler must refuse it before any array exists.
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:                           # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+
+    class ForgedDtype:
+        def __reduce__(self):
+            return (np.dtype, ("V8", False, True),
+                    (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 0))
+
+    class ForgedArray:
+        def __reduce__(self):
+            return (_reconstruct, (np.ndarray, (0,), b"b"),
+                    (1, (1,), ForgedDtype(), False, (0x4141414141414141).to_bytes(8, "little")))
+
+    pair = (ForgedArray(), ForgedArray())
+    path = tmp_path / "mnist.pkl"
+    path.write_bytes(pickle.dumps((pair, pair, pair), protocol=2))
+    with pytest.raises(data.DataError, match="refused dtype"):
+        data.load_pickle(str(path))

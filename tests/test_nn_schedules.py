@@ -120,3 +120,13 @@ def test_schedule_arguments_are_checked():
     assert repr(nn.PlateauSchedule(opt, patience=10)) == \
         "PlateauSchedule(patience=10, factor=0.5, mode='max')"
     assert repr(nn.StepSchedule(opt, every=5)) == "StepSchedule(every=5, factor=0.1)"
+
+
+def test_the_plateau_schedule_never_raises_the_rate():
+    # A rate already below min_lr stays where it is, as PyTorch's ReduceLROnPlateau does.
+    p = nn.Parameter(np.ones(2))
+    opt = nn.SGD([p], lr=0.001)
+    schedule = nn.PlateauSchedule(opt, patience=1, factor=0.5, mode="max", min_lr=0.01)
+    for accuracy in (0.5, 0.5, 0.5):
+        schedule.step(accuracy)
+    assert opt.lr == 0.001 and schedule.reductions == 0
