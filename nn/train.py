@@ -8,8 +8,9 @@ network2.py's ``monitor_*`` flags do.
 
 Training stops early, with ``history.stopped`` saying why, when a mini-batch's cost is
 NaN or infinite (the learning rate is too large: Nielsen's η = 100 diverges), when a
-callback returns True, or on Ctrl-C; in the last case the model and optimizer are put
-back as they were at the end of the last completed epoch.
+callback returns True, or on Ctrl-C. After a NaN/inf cost and after Ctrl-C the model and
+optimizer are put back as they were at the end of the last completed epoch, and
+``history.stopped`` says so.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
                     history.stopped = (
                         f"stopped in epoch {epoch}: the cost became {value} after {seen} examples. The "
                         "learning rate is probably too large (Nielsen's eta = 100 diverges): try a "
-                        "smaller one.")
+                        f"smaller one. The model is as after epoch {len(history)}.")
                     warnings.warn(history.stopped, RuntimeWarning, stacklevel=2)
                     _restore(model, optimizer, saved)
                     return history
