@@ -37,7 +37,7 @@ output becomes one box; the caption says what was folded.
 Every element has a stable id, ``op<seq>`` for an operation and ``t<seq>`` for its
 output tensor (``seq`` is the node's place on the tape), also the element id in SVG
 output; ``Diagram.elements`` maps each Node to the element that shows it. That is the
-hook for a step-through view of the backward pass (``animate_backward``, issue 11):
+hook for a step-through view of the backward pass (``animate_backward``):
 render this diagram to SVG once, then highlight ``elements[step.node]`` for each
 ``step`` of ``diagram.trace`` (the engine's real order, from ``trace_backward``).
 """

@@ -100,3 +100,19 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"CI={os.environ['CI']}: this test was skipped ({reason}), and a skip fails "
                            f"in CI unless ALLOWED_CI_SKIPS in tests/conftest.py lists it.")
+
+
+def require_shared_mnist() -> str:
+    """The folder of the real MNIST test set beside the project (../shared/data/mnist).
+
+    Missing: skip locally, fail in CI, like ``require``.
+    """
+    from nn import data
+
+    if not os.path.exists(os.path.join(data.SHARED_MNIST, data.TEST_IMAGES)):
+        message = f"the MNIST test set is not at {data.SHARED_MNIST} (see ../shared/data/README.md)"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}", pytrace=False)
+        pytest.skip(message)
+    return data.SHARED_MNIST
+

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import in_ci, require
+from conftest import require, require_shared_mnist
 
 from nn import cli, data
 
@@ -105,11 +105,7 @@ def test_a_model_file_that_does_not_match_is_refused(capsys, tmp_path):
 
 
 def _shared_mnist():
-    if not os.path.exists(os.path.join(data.SHARED_MNIST, data.TEST_IMAGES)):
-        message = f"the MNIST test set is not at {data.SHARED_MNIST} (see ../shared/data/README.md)"
-        if in_ci():
-            pytest.fail(f"CI=true but {message}", pytrace=False)
-        pytest.skip(message)
+    require_shared_mnist()
 
 
 @pytest.mark.parametrize("preset, at_least", [("nielsen-ch1", 92.5), ("nielsen-ch3", 93.0)])

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import in_ci, require
+from conftest import require, require_shared_mnist
 
 from nn import data
 
@@ -173,12 +173,7 @@ def test_download_serves_the_real_test_set_with_its_published_checksums(server, 
 
 
 def _shared_mnist_folder():
-    if not os.path.exists(os.path.join(data.SHARED_MNIST, data.TEST_IMAGES)):
-        message = f"the MNIST test set is not at {data.SHARED_MNIST} (see ../shared/data/README.md)"
-        if in_ci():
-            pytest.fail(f"CI=true but {message}", pytrace=False)
-        pytest.skip(message)
-    return data.SHARED_MNIST
+    return require_shared_mnist()
 
 
 def test_shared_mnist_loads_with_the_documented_split():
