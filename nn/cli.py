@@ -179,8 +179,12 @@ def load_model(path: str) -> tuple[Any, dict[str, Any]]:
         raise UsageError(f"{path}: not a model file written by `train --save` ({error})") from None
     if "meta" not in arrays:
         raise UsageError(f"{path}: no `meta` entry: not a model file written by `python -m nn train --save`")
-    meta = json.loads(str(arrays.pop("meta")))
-    model = build_model(meta["sizes"], meta["activation"], meta["cost"])
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        model = build_model(meta["sizes"], meta["activation"], meta["cost"])
+    except (ValueError, KeyError, TypeError) as error:     # bad JSON, or a field missing or unknown
+        raise UsageError(f"{path}: its `meta` entry does not describe a model ({type(error).__name__}: "
+                         f"{error}); save it again with `python -m nn train --save`") from None
     try:
         model.load_state_dict(arrays)
     except (ValueError, KeyError) as error:
@@ -192,6 +196,9 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     opts = _options(args)
     splits = load_dataset(args.dataset, args.data_dir, args.download, args.seed)
     (x, y), validation, test = splits
+    if args.boundary and x.shape[1] != 2:           # checked before training, not after it
+        raise UsageError(f"--boundary needs a 2-D dataset (moons, spirals); {args.dataset} has "
+                         f"{x.shape[1]} inputs")
     classes = int(max(y.max(), test[1].max() if len(test[1]) else 0)) + 1
     sizes = _sizes(args.sizes, opts["hidden"], x.shape[1], classes, args.dataset)
     model = build_model(sizes, opts["activation"], opts["cost"], seed=args.seed)

@@ -265,12 +265,13 @@ def load_mnist(path: str | None = None, download: bool = False, cache_dir: str |
     """MNIST as ``Splits`` (see the module's docstring for how each source is split).
 
     ``path``: a folder of IDX files, or Nielsen's ``mnist.pkl.gz``; by default ``cache_dir`` (default
-    ``~/.cache/nn/mnist``). With ``download=True`` the four IDX files are fetched into ``cache_dir``
-    from ``base_url`` first and checked against their published checksums (``checksums`` overrides them).
+    ``~/.cache/nn/mnist``). With ``download=True`` the four IDX files are fetched first, into
+    ``path`` when it is given (a folder) and into ``cache_dir`` otherwise, from ``base_url``, and
+    checked against their published checksums (``checksums`` overrides them).
     """
     if download:
-        folder = download_mnist(cache_dir, base_url, checksums)
-        path = path or folder
+        # Into the folder given as path when there is one (then read from there), else the cache.
+        path = download_mnist(path or cache_dir, base_url, checksums)
     path = path or cache_dir or DEFAULT_CACHE
     if os.path.isdir(path):
         pickled = _find(path, "mnist.pkl.gz")

@@ -156,3 +156,16 @@ def test_ctrl_c_saves_the_last_completed_epoch(capsys, tmp_path, monkeypatch):
 def test_train_main_is_the_train_command(capsys):
     assert cli.train_main(["--dataset", "moons", "--epochs", "1", "--quiet"]) == 0
     assert capsys.readouterr().out.startswith("moons: test accuracy")
+
+
+def test_boundary_on_a_dataset_that_is_not_2d_is_refused_before_training(capsys):
+    status, out, err = _run(capsys, "train", "--boundary", "b.png")
+    assert status == 2 and "--boundary needs a 2-D dataset" in err
+    assert "epoch 1" not in out                   # nothing was trained first
+
+
+def test_a_model_file_with_a_bad_meta_entry_is_one_line(tmp_path, capsys):
+    path = str(tmp_path / "bad.npz")
+    np.savez(path, meta=np.array("{not json"))
+    status, _, err = _run(capsys, "evaluate", "--model", path)
+    assert status == 2 and "does not describe a model" in err and "Traceback" not in err
