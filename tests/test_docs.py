@@ -50,6 +50,7 @@ RUNNING_BLOCKS = {
     "docs/bp1-bp4.md": 6,
     "docs/engine.md": 17,
     "docs/nn.md": 22,
+    "docs/output-error.md": 9,
     "docs/performance.md": 0,
     "docs/transforms.md": 16,
 }
