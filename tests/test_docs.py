@@ -52,6 +52,7 @@ RUNNING_BLOCKS = {
     "docs/nn.md": 22,
     "docs/output-error.md": 9,
     "docs/performance.md": 0,
+    "docs/scalar-loss.md": 4,
     "docs/transforms.md": 16,
 }
 

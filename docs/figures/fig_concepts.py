@@ -83,9 +83,24 @@ def output_error(out_dir: Path) -> list[Path]:
     return [path]
 
 
+# ------------------------------------------------------------------ the scalar mean (scalar-loss.md)
+
+
+def scalar_mean(out_dir: Path) -> list[Path]:
+    x = np.array([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]])
+    y = np.array([[1.0], [0.0], [2.0]])
+    model = nn.Sequential(nn.Dense(2, 1, seed=0))
+    loss = nn.QuadraticCost()(model(x), y)
+    diagram = draw(loss, grads=True, title="C = (1/3) Σₓ ½(ŷₓ − yₓ)²: the seed 1 at the output, "
+                                           "then 1/(2·3) and one row per example")
+    svg = out_dir / "concepts-scalar-mean.svg"
+    svg.write_bytes(diagram.pipe(format="svg"))
+    return [svg]
+
+
 def make(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
-    return [*bp_network(out_dir), *output_error(out_dir)]
+    return [*bp_network(out_dir), *output_error(out_dir), *scalar_mean(out_dir)]
 
 
 if __name__ == "__main__":
