@@ -91,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nn", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train", help="train a network and print a per-epoch report",
-                            description="Train a dense network with SGD (or Adam) on mini-batches.")
+                            description="Train a dense network with SGD (or Adam) on mini-batches. "
+                                        "Installed also as the console script `nn-train`, which takes the "
+                                        "same options.")
     t.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
     t.add_argument("--data-dir", help="the MNIST folder (IDX files or mnist.pkl.gz); with --download, "
                                       "where to put them (default ~/.cache/nn/mnist)")
@@ -206,10 +208,12 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     make = SGD if opts["optimizer"] == "sgd" else Adam
     optimizer = make(model.parameters(), lr=opts["eta"])
     held_out = test if len(test[0]) else validation
+    tested_on = data.describe_test_split(args.dataset, splits)
     say = (lambda *a: None) if args.quiet else print
     say(f"{args.dataset}: {len(x)} training, {len(validation[0])} validation, {len(test[0])} test examples; "
         f"{'-'.join(map(str, sizes))} {opts['activation']}, {opts['cost']} cost, {opts['optimizer']} "
-        f"eta={opts['eta']}, batch {opts['batch_size']}, lambda={opts['lmbda']}, seed {args.seed}")
+        f"eta={opts['eta']}, batch {opts['batch_size']}, lambda={opts['lmbda']}, seed {args.seed}; "
+        f"tested on {tested_on}")
 
     callbacks = [train.learning_speed(cost, (x, y))] if args.speed else []
     if args.against_reference:
@@ -235,7 +239,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     if history.stopped:
         print(history.stopped, file=sys.stderr)
     meta = {"sizes": sizes, "activation": opts["activation"], "cost": opts["cost"], "dataset": args.dataset,
-            "epochs": len(history), "seed": args.seed}
+            "epochs": len(history), "seed": args.seed, "test_split": tested_on}
     if args.save and len(history):
         save_model(args.save, model, meta)
     if args.plot and len(history):
@@ -309,14 +313,20 @@ def _check_bp(model, cost, x, labels, opts, n, classes) -> None:
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     model, meta = load_model(args.model)
-    (_, _), validation, test = load_dataset(meta["dataset"], args.data_dir, False, meta.get("seed", 0))
+    splits = load_dataset(meta["dataset"], args.data_dir, False, meta.get("seed", 0))
+    (_, _), validation, test = splits
     held_out = test if len(test[0]) else validation
+    tested_on = data.describe_test_split(meta["dataset"], splits)
     if held_out[0].shape[1] != meta["sizes"][0]:
         raise UsageError(f"{args.model}: the model takes {meta['sizes'][0]} inputs, {meta['dataset']} has "
                          f"{held_out[0].shape[1]}")
+    # Another split (MNIST with and without its training files) may hold the model's training data.
+    if meta.get("test_split", tested_on) != tested_on:
+        raise UsageError(f"{args.model} was tested on {meta['test_split']}, but this data's test split is "
+                         f"{tested_on}; pass --data-dir with the folder it was trained on")
     cost, accuracy = train.evaluate(model, build_cost(meta["cost"]), *held_out)
-    print(f"{meta['dataset']}: test accuracy {accuracy:.2%}, cost {cost:.4f} ({len(held_out[0])} examples; "
-          f"{'-'.join(map(str, meta['sizes']))} {meta['activation']}, {meta['cost']})")
+    print(f"{meta['dataset']}: test accuracy {accuracy:.2%}, cost {cost:.4f} on {tested_on} "
+          f"({'-'.join(map(str, meta['sizes']))} {meta['activation']}, {meta['cost']})")
     return {"accuracy": accuracy, "cost": cost}
 
 

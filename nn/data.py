@@ -42,13 +42,14 @@ DEFAULT_BASE_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
-# The published checksums: md5 for all four, sha256 where ../shared/data/README.md gives it.
+# The published sizes and checksums: md5 for all four, sha256 where ../shared/data/README.md gives
+# it. The size tells a download cut short from a corrupted one.
 CHECKSUMS = {
-    TRAIN_IMAGES: {"md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
-    TRAIN_LABELS: {"md5": "d53e105ee54ea40749a09fcbcd1e9432"},
-    TEST_IMAGES: {"md5": "9fb629c4189551a2d022fa330f9573f3",
+    TRAIN_IMAGES: {"size": 9912422, "md5": "f68b3c2dcbeaaa9fbdd348bbdeb94873"},
+    TRAIN_LABELS: {"size": 28881, "md5": "d53e105ee54ea40749a09fcbcd1e9432"},
+    TEST_IMAGES: {"size": 1648877, "md5": "9fb629c4189551a2d022fa330f9573f3",
                   "sha256": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
-    TEST_LABELS: {"md5": "ec29112dd5afa0611ce80d1b7f02629c",
+    TEST_LABELS: {"size": 4542, "md5": "ec29112dd5afa0611ce80d1b7f02629c",
                   "sha256": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
 }
 HOW_TO_GET_MNIST = (
@@ -217,21 +218,34 @@ def _digests(path: str) -> dict[str, str]:
     return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
 
 
-def _mismatch(path: str, expected: dict[str, str]) -> str | None:
-    """A description of the first checksum of ``path`` that differs from ``expected``, or None."""
+def _mismatch(path: str, expected: dict[str, Any]) -> str | None:
+    """A description of the first checksum of ``path`` that differs from ``expected``, or None.
+    ``expected`` maps "md5" or "sha256" to a hex digest; a "size" entry is not a checksum."""
     found = _digests(path)
     for kind, digest in expected.items():
-        if found[kind] != digest:
+        if kind != "size" and found[kind] != digest:
             return f"{kind} {found[kind]}, expected {digest}"
     return None
 
 
+def _wrong_size(path: str, url: str, expected: int | None) -> str | None:
+    """Why the download of ``url`` into ``path`` does not hold ``expected`` bytes, or None."""
+    size = os.path.getsize(path)
+    if expected is None or size == expected:
+        return None
+    what = "it is truncated (or not the published file)" if size < expected else "not the published file"
+    return f"{url}: the download holds {size} bytes, expected {expected}: {what}"
+
+
 def download_mnist(cache_dir: str | None = None, base_url: str = DEFAULT_BASE_URL,
-                   checksums: dict[str, dict[str, str]] | None = None, timeout: float = 60.0) -> str:
+                   checksums: dict[str, dict[str, Any]] | None = None, timeout: float = 60.0) -> str:
     """Fetch the files of ``checksums`` (the four MNIST files) from ``base_url`` into ``cache_dir``.
 
-    A file already there with the right checksums is kept. Each download is checked before it is
-    moved into place; one that does not match is deleted and raises ``DataError``. Returns the folder.
+    ``checksums`` maps each file name to its "md5" and/or "sha256" digest and optionally its "size"
+    in bytes. A file already there with the right checksums is kept. Each download is checked
+    before it is moved into place: first its length (the "size", else the server's Content-Length),
+    so that a download cut short is reported as truncated, then its checksums. A file that does
+    not match is deleted and raises ``DataError``. Returns the folder.
     """
     folder = cache_dir or DEFAULT_CACHE
     os.makedirs(folder, exist_ok=True)
@@ -245,12 +259,19 @@ def download_mnist(cache_dir: str | None = None, base_url: str = DEFAULT_BASE_UR
         partial = path + ".part"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as file:
+                announced = response.headers.get("Content-Length")
                 while block := response.read(1 << 20):
                     file.write(block)
         except OSError as error:
             if os.path.exists(partial):
                 os.remove(partial)
             raise DataError(f"could not download {url}: {error}") from None
+        # http.client ends a body cut short silently, so the length is checked here.
+        size = expected.get("size", int(announced) if announced and announced.isdigit() else None)
+        wrong = _wrong_size(partial, url, size)
+        if wrong is not None:
+            os.remove(partial)
+            raise DataError(f"{wrong}; it was deleted. Try again, or check base_url.")
         wrong = _mismatch(partial, expected)
         if wrong is not None:
             os.remove(partial)
@@ -261,7 +282,7 @@ def download_mnist(cache_dir: str | None = None, base_url: str = DEFAULT_BASE_UR
 
 def load_mnist(path: str | None = None, download: bool = False, cache_dir: str | None = None,
                base_url: str = DEFAULT_BASE_URL,
-               checksums: dict[str, dict[str, str]] | None = None) -> Splits:
+               checksums: dict[str, dict[str, Any]] | None = None) -> Splits:
     """MNIST as ``Splits`` (see the module's docstring for how each source is split).
 
     ``path``: a folder of IDX files, or Nielsen's ``mnist.pkl.gz``; by default ``cache_dir`` (default
@@ -287,6 +308,20 @@ def load_mnist(path: str | None = None, download: bool = False, cache_dir: str |
                             f"({os.path.dirname(path) or '.'}).")
         return load_pickle(path)
     raise DataError(f"no MNIST data at {path}. {HOW_TO_GET_MNIST}")
+
+
+def describe_test_split(dataset: str, splits: Splits) -> str:
+    """Which examples ``splits.test`` holds, in words, for data loaded as ``dataset`` (digits, mnist,
+    moons, spirals) by the rules of this module's docstring."""
+    tested, trained = len(splits.test[0]), len(splits.training[0])
+    if dataset == "mnist" and len(splits.validation[0]) == 0:
+        return (f"the last {tested:,} images of the MNIST test set "
+                f"(its first {trained:,} are the training data)")
+    if dataset == "mnist":
+        return f"the {tested:,} images of the MNIST test set"
+    if dataset == "digits":
+        return f"the last {tested:,} of the {tested + trained:,} 8x8 digits"
+    return f"the last {tested:,} of the {tested + trained:,} generated points"
 
 
 # --------------------------------------------------------------------------- small datasets

@@ -4,7 +4,9 @@ Each epoch shuffles the training data with a generator seeded once by ``seed`` (
 seed gives the same numbers), takes one optimizer step per mini-batch on the cost (plus
 Nielsen's L2 term (λ/2n) Σ‖W‖² when ``lmbda`` > 0, n the training-set size), then
 measures cost and accuracy on the training data and on ``eval`` in eval mode, as
-network2.py's ``monitor_*`` flags do.
+network2.py's ``monitor_*`` flags do. As in his ``total_cost``, the L2 term of a
+measured cost divides by the size of the data measured: n for the training cost, the
+number of evaluation examples for the evaluation cost.
 
 Training stops early, with ``history.stopped`` saying why, when a mini-batch's cost is
 NaN or infinite (the learning rate is too large: Nielsen's η = 100 diverges), when a
@@ -69,7 +71,8 @@ def targets_for(cost: Any, labels: np.ndarray, outputs: int) -> np.ndarray:
 
 def evaluate(model: Any, cost: Any, X: np.ndarray, labels: np.ndarray, lmbda: float = 0.0,
              n: int | None = None) -> tuple[float, float]:
-    """(cost, accuracy) of ``model`` on ``X`` in eval mode; the cost includes the L2 term if ``lmbda``."""
+    """(cost, accuracy) of ``model`` on ``X`` in eval mode; with ``lmbda`` the cost includes the L2 term
+    (λ/2n) Σ‖W‖², n = ``n`` or by default ``len(X)``, as in Nielsen's ``total_cost``."""
     if len(X) == 0:
         return math.nan, math.nan
     was_training = getattr(model, "training", True)
@@ -155,7 +158,7 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
                 bar.close()
             row = dict(zip(COLUMNS, (epoch, *evaluate(model, cost, X, labels, lmbda, n), None, None, 0.0)))
             if eval is not None:
-                row["eval_cost"], row["eval_accuracy"] = evaluate(model, cost, *eval, lmbda=lmbda, n=n)
+                row["eval_cost"], row["eval_accuracy"] = evaluate(model, cost, *eval, lmbda=lmbda)
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             saved = _snapshot(model, optimizer)

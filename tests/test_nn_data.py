@@ -150,10 +150,55 @@ def test_download_with_a_wrong_checksum_deletes_the_file(server, tmp_path):
     served, url = server
     _fake_mnist(served)
     cache = tmp_path / "cache"
+    published_md5 = {name: {"md5": sums["md5"]} for name, sums in data.CHECKSUMS.items()}
     message = r"train-images-idx3-ubyte\.gz: checksum mismatch \(md5 .*deleted"
     with pytest.raises(data.DataError, match=message):
-        data.load_mnist(download=True, cache_dir=str(cache), base_url=url)   # the published checksums
+        data.load_mnist(download=True, cache_dir=str(cache), base_url=url, checksums=published_md5)
     assert os.listdir(cache) == []
+
+
+def test_a_download_cut_short_is_reported_as_truncated_with_both_sizes(server, tmp_path):
+    served, url = server
+    _fake_mnist(served)
+    sums = _sums(served)
+    name = "t10k-labels-idx1-ubyte.gz"
+    size = (served / name).stat().st_size
+    checksums = {name: {**sums[name], "size": size + 100}}         # the served file is 100 bytes short
+    message = rf"{name}: the download holds {size} bytes, expected {size + 100}: it is truncated"
+    with pytest.raises(data.DataError, match=message):
+        data.download_mnist(str(tmp_path / "cache"), url, checksums)
+    assert os.listdir(tmp_path / "cache") == []
+    with pytest.raises(data.DataError, match="holds 10 bytes, expected 4542: it is truncated"):
+        (served / data.TEST_LABELS).write_bytes(bytes(10))           # the published size of the real file
+        data.download_mnist(str(tmp_path / "c2"), url, {data.TEST_LABELS: data.CHECKSUMS[data.TEST_LABELS]})
+
+
+class _ShortBodyHandler(http.server.BaseHTTPRequestHandler):
+    """Announces 100 bytes and sends 40, then closes: a connection lost mid-download."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(bytes(40))
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_body_shorter_than_its_content_length_is_reported_as_truncated(tmp_path):
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _ShortBodyHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        with pytest.raises(data.DataError, match=r"labels\.gz: the download holds 40 bytes, expected 100"):
+            data.download_mnist(str(tmp_path / "cache"), url, {"labels.gz": {"md5": "0" * 32}})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert os.listdir(tmp_path / "cache") == []
 
 
 def test_download_of_a_missing_file_is_a_short_error(server, tmp_path):

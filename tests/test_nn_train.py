@@ -139,3 +139,17 @@ def test_learning_speed_is_recorded_per_layer():
     speed = history[-1]["speed"]
     assert sorted(speed) == ["layers.0", "layers.2", "layers.4"] and all(v > 0 for v in speed.values())
     assert model[0].W.grad is None                                   # the measurement leaves no gradient
+
+
+def test_the_l2_term_of_each_measured_cost_divides_by_the_size_of_that_data():
+    # network2.py's total_cost(data, lmbda) adds 0.5 * (lmbda / len(data)) * sum ||W||^2.
+    (x, y), _, test = data.moons(n=200, seed=1)
+    model = _network((2, 4, 2))
+    cost = nn.QuadraticCost()
+    history = train.fit(model, cost, nn.SGD(model.parameters(), lr=0.5), (x, y), 1, 10, eval=test,
+                        lmbda=3.0)
+    squares = sum(np.sum(model[i].W.data ** 2) for i in (0, 2))
+    assert len(x) != len(test[0])
+    for (X, labels), column in [((x, y), "training_cost"), (test, "eval_cost")]:
+        plain, _ = train.evaluate(model, cost, X, labels)
+        assert history[0][column] == pytest.approx(plain + 0.5 * 3.0 / len(X) * squares, rel=1e-12)
