@@ -1,49 +1,58 @@
-"""The diagrams of the site: Nielsen's 784-30-10 network on one mini-batch of 10, drawn by
-``draw`` (plain, with gradients and BP1–BP4, and with its layers collapsed), and its
-backward pass as the step-through page of ``animate_backward``.
+"""The diagrams of the site, each made by running the examples of the page that shows it.
 
-The network is written with ``nn`` as a user writes it. Its pixels are random numbers in
-[0, 1) and its labels random digits (MNIST is not part of the repository): the graph, not
-the data, is what these pictures show.
+``docs/quickstart.md`` and ``docs/drawing.md`` render their diagrams themselves
+(``diagram.render("nielsen", format="svg")``, ``animate_backward(loss, "step-through.html")``):
+this module runs each page's ```python blocks, in order, in a scratch folder, as the tests
+do, and keeps the files they wrote. So the code a reader sees is the code that drew the
+picture beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
-import numpy as np
+DOCS = Path(__file__).resolve().parent.parent
+# A block that runs: fenced exactly as ```python (```python no-run is shown, not run).
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
-import nn
-from autograd_core import animate_backward, draw
+#: page -> {file its examples write: the name it gets on the site}
+PICTURES = {
+    "quickstart.md": {"first-model.svg": "quickstart-first-model.svg"},
+    "drawing.md": {
+        "nielsen.svg": "drawing-nielsen.svg",
+        "nielsen-bp.svg": "drawing-nielsen-bp.svg",
+        "nielsen-collapsed.svg": "drawing-nielsen-collapsed.svg",
+        "step-through.html": "step-through.html",
+    },
+}
 
-STEP_THROUGH = "step-through.html"
 
-
-def nielsen_loss(batch: int = 10, seed: int = 0):
-    """The quadratic cost of Nielsen's network on one random mini-batch, and the model."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch, 784))
-    y = np.eye(10)[rng.integers(0, 10, size=batch)]
-    model = nn.Sequential(nn.Dense(784, 30, seed=seed), nn.Sigmoid(), nn.Dense(30, 10, seed=seed + 1),
-                          nn.Sigmoid())
-    return nn.QuadraticCost()(model(x), y), model
+def run_page_examples(page: Path, keep: dict[str, str], out_dir: Path) -> list[Path]:
+    """Run ``page``'s python blocks in a scratch folder; copy the files named in ``keep``."""
+    namespace: dict = {"__name__": f"docs_{page.stem}"}
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                for code in PYTHON_BLOCK.findall(page.read_text(encoding="utf-8")):
+                    exec(compile(code, str(page), "exec"), namespace)
+            missing = [name for name in keep if not Path(name).exists()]
+            if missing:
+                raise RuntimeError(f"{page.name}: its examples did not write {missing}")
+            return [Path(shutil.copy(name, out_dir / site_name)) for name, site_name in keep.items()]
+        finally:
+            os.chdir(cwd)
 
 
 def make(out_dir: Path) -> list[Path]:
-    loss, model = nielsen_loss()    # the model keeps the parameters alive while drawing
-    pictures = {
-        "diagram-nielsen": draw(loss, title="Nielsen's 784-30-10 network, one mini-batch of 10"),
-        "diagram-nielsen-bp": draw(loss, grads=True, bp=True,
-                                   title="the same graph with every gradient, δˡ and BP1–BP4 marked"),
-        "diagram-nielsen-collapsed": draw(loss, collapse=True, title="each layer collapsed into one box"),
-    }
     written = []
-    for stem, diagram in pictures.items():
-        for fmt in ("svg", "png"):
-            path = out_dir / f"{stem}.{fmt}"
-            path.write_bytes(diagram.pipe(format=fmt))
-            written.append(path)
-    written.append(animate_backward(loss, out_dir / STEP_THROUGH,
-                                    title="The backward pass of Nielsen's network, step by step"))
-    assert all(p.grad is None for p in model.parameters()), "drawing must not change any .grad"
+    for page, keep in PICTURES.items():
+        written += run_page_examples(DOCS / page, keep, out_dir)
     return written
