@@ -49,14 +49,18 @@ RUNNING_BLOCKS = {
     "README.md": 3,
     "docs/api/autograd_core.md": 0,
     "docs/api/nn.md": 0,
+    "docs/beyond-nielsen.md": 8,
     "docs/bp1-bp4.md": 6,
+    "docs/conventions.md": 0,
     "docs/drawing.md": 7,
     "docs/engine.md": 17,
+    "docs/index.md": 0,
     "docs/nn.md": 22,
     "docs/output-error.md": 9,
     "docs/performance.md": 0,
     "docs/quickstart.md": 5,
     "docs/scalar-loss.md": 4,
+    "docs/training.md": 0,
     "docs/transforms.md": 16,
 }
 

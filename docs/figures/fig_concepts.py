@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import nn
-from autograd_core import Tensor, animate_backward, draw, gradients
+from autograd_core import Function, Tensor, animate_backward, draw, gradients, no_grad
 
 # ------------------------------------------------------------------ BP1–BP4 (bp1-bp4.md)
 
@@ -98,9 +98,139 @@ def scalar_mean(out_dir: Path) -> list[Path]:
     return [svg]
 
 
+# ------------------------------------------------------------------ beyond Nielsen (beyond-nielsen.md)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def cost_coupling(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """|∂C_i/∂x_j| summed over x_j's features: how much example i's cost depends on input example j."""
+    rows = []
+    for i in range(len(x)):
+        xt = Tensor(x, requires_grad=True)
+        per_example = nn.QuadraticCost(reduction="none")(model(xt), y)
+        (g,) = gradients(per_example[i], [xt])
+        rows.append(np.abs(g).sum(axis=1))
+    return np.array(rows)
+
+
+def batchnorm_coupling(out_dir: Path) -> list[Path]:
+    plt = _pyplot()
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.uniform(0, 1, (8, 2))
+    models = {
+        "without BatchNorm: each cost sees its own example":
+            nn.Sequential(nn.Dense(3, 2, seed=1), nn.Sigmoid()),
+        "with BatchNorm: each cost sees the whole batch":
+            nn.Sequential(nn.Dense(3, 2, seed=1), nn.BatchNorm(2), nn.Sigmoid()),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3), dpi=110)
+    for ax, (title, model) in zip(axes, models.items()):
+        image = ax.imshow(cost_coupling(model, x, y), cmap="Blues", vmin=0)
+        ax.set_title(title, fontsize=9.5)
+        ax.set_xlabel("input example j")
+        ax.set_ylabel("per-example cost Cᵢ")
+        ax.set_xticks(range(8))
+        ax.set_yticks(range(8))
+        fig.colorbar(image, ax=ax, shrink=0.8, label="Σ |∂Cᵢ/∂xⱼ|")
+    fig.tight_layout()
+    path = out_dir / "concepts-batchnorm-coupling.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
+def weight_decay(out_dir: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 2)), rng.uniform(0, 1, (4, 2))
+    model = nn.Sequential(nn.Dense(2, 2, seed=1), nn.Sigmoid())
+    loss = nn.QuadraticCost()(model(x), y) + nn.l2_penalty(model, lmbda=5.0, n=100)
+    diagram = draw(loss, grads=True, bp=True, values="none",
+                   title="C = C₀ + (λ/2n)‖W‖²: the penalty reaches W without passing through the output")
+    svg = out_dir / "concepts-weight-decay.svg"
+    svg.write_bytes(diagram.pipe(format="svg"))
+    return [svg]
+
+
+class SignExact(Function):
+    """sign(x) with its true derivative, 0, on the backward pass: what the STE replaces."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.where(x >= 0, 1.0, -1.0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+def train_xor(sign, steps: int = 300, seed: int = 0) -> list[float]:
+    """beyond-nielsen.md's training: XOR with 16 hidden units that output sign(·) = ±1."""
+    from autograd_core.examples.straight_through import xor_data
+
+    rng = np.random.default_rng(seed)
+    X, Y = xor_data(seed=seed)
+    W1 = Tensor(rng.standard_normal((2, 16)), requires_grad=True)
+    b1 = Tensor(np.zeros(16), requires_grad=True)
+    W2 = Tensor(rng.standard_normal((16, 1)) / 4, requires_grad=True)
+    b2 = Tensor(np.zeros(1), requires_grad=True)
+    params, costs = (W1, b1, W2, b2), []
+    for _ in range(steps):
+        hidden = sign.apply(Tensor(X) @ W1 + b1)
+        cost = (((hidden @ W2 + b2).sigmoid() - Y) ** 2).mean()
+        for p in params:
+            p.grad = None
+        cost.backward()
+        with no_grad():
+            for p in params:
+                p -= 1.0 * p.grad
+        costs.append(cost.item())
+    return costs
+
+
+def straight_through(out_dir: Path) -> list[Path]:
+    from autograd_core.examples.straight_through import SignSTE
+
+    plt = _pyplot()
+    t = np.linspace(-2, 2, 401)
+    xt = Tensor(t, requires_grad=True)
+    (ste,) = gradients(SignSTE.apply(xt).sum(), [xt])
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.8), dpi=110)
+    left.plot(t, np.where(t >= 0, 1.0, -1.0), color="black", lw=2, label="forward: sign(x)")
+    left.plot(t, ste, color="#c0262d", lw=2, ls="--", label="backward (STE): 1 where |x| ≤ 1")
+    left.plot(t, np.zeros_like(t), color="#1d5fa8", lw=2, ls=":", label="true derivative: 0")
+    left.set_xlabel("x")
+    left.set_ylim(-1.3, 2.2)
+    left.legend(fontsize=8.5, loc="upper left")
+    left.set_title("the rule is not the derivative", fontsize=10)
+    right.plot(train_xor(SignSTE), color="#c0262d", lw=2, label="straight-through estimator")
+    right.plot(train_xor(SignExact), color="#1d5fa8", lw=2,
+               label="true derivative (only the last layer learns)")
+    right.set_xlabel("gradient step")
+    right.set_ylabel("quadratic cost on XOR")
+    right.legend(fontsize=8.5)
+    right.set_title("±1 hidden units learn XOR only with the STE", fontsize=10)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = out_dir / "concepts-straight-through.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
 def make(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
-    return [*bp_network(out_dir), *output_error(out_dir), *scalar_mean(out_dir)]
+    return [*bp_network(out_dir), *output_error(out_dir), *scalar_mean(out_dir),
+            *batchnorm_coupling(out_dir), *weight_decay(out_dir), *straight_through(out_dir)]
 
 
 if __name__ == "__main__":
