@@ -54,6 +54,7 @@ RUNNING_BLOCKS = {
     "docs/conventions.md": 0,
     "docs/drawing.md": 7,
     "docs/engine.md": 17,
+    "docs/gradient-checking.md": 3,
     "docs/index.md": 0,
     "docs/nn.md": 22,
     "docs/output-error.md": 9,

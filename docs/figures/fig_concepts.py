@@ -227,10 +227,71 @@ def straight_through(out_dir: Path) -> list[Path]:
     return [path]
 
 
+# ------------------------------------------------------------------ gradient checking (gradient-checking.md)
+
+
+def difference_errors(epsilons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest |finite difference − backprop| over the 43 parameters of gradient-checking.md's
+    4-5-3 network, for forward differences (Nielsen's eq. 46) and central differences."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((10, 4)), rng.uniform(0, 1, (10, 3))
+    model = nn.Sequential(nn.Dense(4, 5, seed=1), nn.Sigmoid(), nn.Dense(5, 3, seed=2), nn.Sigmoid())
+    cost = nn.QuadraticCost()
+    model.zero_grad()
+    cost(model(x), y).backward()
+    exact = {name: p.grad for name, p in model.named_parameters()}
+    params = {name: p.data.copy() for name, p in model.named_parameters()}
+
+    def C() -> float:
+        with no_grad():
+            return cost(nn.functional_call(model, params, x), y).item()
+
+    base = C()
+    forward, central = [], []
+    for eps in epsilons:
+        worst_forward = worst_central = 0.0
+        for name, value in params.items():
+            for j in np.ndindex(value.shape):
+                kept = value[j]
+                value[j] = kept + eps
+                up = C()
+                value[j] = kept - eps
+                down = C()
+                value[j] = kept
+                worst_forward = max(worst_forward, abs((up - base) / eps - exact[name][j]))
+                worst_central = max(worst_central, abs((up - down) / (2 * eps) - exact[name][j]))
+        forward.append(worst_forward)
+        central.append(worst_central)
+    return np.array(forward), np.array(central)
+
+
+def finite_difference_error(out_dir: Path) -> list[Path]:
+    plt = _pyplot()
+    epsilons = np.logspace(-12, -1, 23)
+    forward, central = difference_errors(epsilons)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=110)
+    ax.loglog(epsilons, forward, "o-", color="#c0262d", ms=4, label="forward (C(w + ε) − C(w)) / ε, eq. 46")
+    ax.loglog(epsilons, central, "s-", color="#1d5fa8", ms=4,
+              label="central (C(w + ε) − C(w − ε)) / 2ε, gradcheck")
+    ax.axvline(1e-6, color="#999999", ls=":", lw=1)
+    ax.text(1.2e-6, ax.get_ylim()[1] / 3, "gradcheck's ε = 1e-6", color="#555555", fontsize=8.5)
+    ax.set_xlabel("step ε")
+    ax.set_ylabel("largest |estimate − backprop| over 43 parameters")
+    ax.set_title("Too large an ε: truncation error; too small: rounding error", fontsize=10)
+    ax.legend(fontsize=8.5, loc="lower left")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    path = out_dir / "concepts-finite-difference-error.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
 def make(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     return [*bp_network(out_dir), *output_error(out_dir), *scalar_mean(out_dir),
-            *batchnorm_coupling(out_dir), *weight_decay(out_dir), *straight_through(out_dir)]
+            *batchnorm_coupling(out_dir), *weight_decay(out_dir), *straight_through(out_dir),
+            *finite_difference_error(out_dir)]
 
 
 if __name__ == "__main__":
