@@ -51,9 +51,9 @@ RUNNING_BLOCKS = {
     "docs/api/nn.md": 0,
     "docs/beyond-nielsen.md": 8,
     "docs/bp1-bp4.md": 6,
-    "docs/conventions.md": 0,
+    "docs/conventions.md": 4,
     "docs/drawing.md": 7,
-    "docs/engine.md": 17,
+    "docs/engine.md": 20,
     "docs/gradient-checking.md": 3,
     "docs/index.md": 0,
     "docs/nn.md": 22,
@@ -61,7 +61,7 @@ RUNNING_BLOCKS = {
     "docs/performance.md": 0,
     "docs/quickstart.md": 5,
     "docs/scalar-loss.md": 4,
-    "docs/training.md": 0,
+    "docs/training.md": 2,
     "docs/transforms.md": 16,
 }
 

@@ -143,3 +143,11 @@ def test_the_same_site_builds_when_the_anchor_exists(tmp_path):
     result = _tiny_site(tmp_path, "b.md#present-section")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "a" / "index.html").exists()
+
+
+def test_the_training_page_shows_the_commands_that_made_its_pictures():
+    fig_training = _module(DOCS / "figures" / "fig_training.py")
+    page = (DOCS / "training.md").read_text(encoding="utf-8")
+    for name, command in fig_training.COMMANDS.items():
+        assert command.format(path=name) in page, command
+        assert f"(generated/{name})" in page, name
