@@ -242,18 +242,21 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
             "epochs": len(history), "seed": args.seed, "test_split": tested_on}
     if args.save and len(history):
         save_model(args.save, model, meta)
+    # Titles of the pictures: the network, then how it was trained.
+    network = f"{args.dataset}, {'-'.join(map(str, sizes))} {opts['activation']}, {opts['cost']} cost"
+    how = (f"{opts['optimizer']} η = {opts['eta']:g}, batch {opts['batch_size']}, {len(history)} epochs"
+           + (f", λ = {opts['lmbda']:g}" if opts["lmbda"] else ""))
     if args.plot and len(history):
         from . import plots
-        plots.curves(history, args.plot, title=f"{args.dataset}, {'-'.join(map(str, sizes))}")
+        plots.curves(history, args.plot, title=f"{network}; {how}",
+                     eval_label="test data" if held_out is test else "validation data")
     if args.speed and len(history):
         from . import plots
-        plots.learning_speed(history, args.speed)
+        plots.learning_speed(history, args.speed, title=f"learning speed of each layer\n{network}\n{how}")
     if args.boundary:
-        if x.shape[1] != 2:
-            raise UsageError(f"--boundary needs a 2-D dataset (moons, spirals); {args.dataset} has "
-                             f"{x.shape[1]} inputs")
         from . import plots
-        plots.decision_boundary(model, *test, args.boundary)
+        plots.decision_boundary(model, *test, args.boundary,
+                                title=f"{network}\n{how}\nthe test points on the predicted classes")
     if args.graph:
         _graph(model, cost, x[:opts["batch_size"]], y[:opts["batch_size"]], args.graph)
     if args.check_bp:

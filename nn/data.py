@@ -330,9 +330,9 @@ def describe_test_split(dataset: str, splits: Splits) -> str:
 def load_digits(shuffle: int | None = None) -> Splits:
     """scikit-learn's 1,797 8×8 digits (64 pixels in [0, 1]): the first 1,500 to train, the rest to test.
 
-    The last 297 images come from other writers than most of the first 1,500, so a network of the
-    chapter-1 settings scores about 90% on them; ``shuffle=seed`` permutes the images with that seed
-    before splitting, and the same network scores about 98%.
+    The last 297 images are harder than the others for every classifier (the README gives the
+    numbers); ``shuffle=seed`` permutes the images with that seed before splitting, so that the
+    test images are drawn like the training ones.
     """
     try:
         from sklearn.datasets import load_digits as sklearn_digits  # optional: the `digits` extra

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,20 +18,24 @@ def _pyplot():
     return plt
 
 
-def curves(history: Any, path: str, title: str | None = None) -> None:
-    """Cost (left) and accuracy (right) per epoch, on the training and the evaluation data."""
+def curves(history: Any, path: str, title: str | None = None, eval_label: str = "evaluation data") -> None:
+    """Cost (left) and accuracy (right) per epoch, on the training data and on the evaluation data
+    (named ``eval_label`` in the legend)."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = history["epoch"]
-    for axis, column, label in ((left, "cost", "cost"), (right, "accuracy", "accuracy")):
+    for axis, column in ((left, "cost"), (right, "accuracy")):
         axis.plot(epochs, history[f"training_{column}"], marker=".", label="training data")
         evaluated = [np.nan if v is None else v for v in history[f"eval_{column}"]]
         if not all(np.isnan(evaluated)):
-            axis.plot(epochs, evaluated, marker=".", label="evaluation data")
+            axis.plot(epochs, evaluated, marker=".", label=eval_label)
         axis.set_xlabel("epoch")
-        axis.set_ylabel(label)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_title(column)
         axis.grid(alpha=0.3)
         axis.legend()
+    right.yaxis.set_major_formatter(PercentFormatter(1.0))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -38,8 +43,10 @@ def curves(history: Any, path: str, title: str | None = None) -> None:
     plt.close(fig)
 
 
-def decision_boundary(model: Any, X: np.ndarray, labels: np.ndarray, path: str, steps: int = 200) -> None:
-    """The class the model predicts over the plane of a 2-D dataset, with the examples on top."""
+def decision_boundary(model: Any, X: np.ndarray, labels: np.ndarray, path: str, steps: int = 200,
+                      title: str = "decision boundary") -> None:
+    """The class the model predicts over the plane of a 2-D dataset, with the examples ``X`` on top,
+    coloured by their true class."""
     plt = _pyplot()
     margin = 0.5
     (x0, y0), (x1, y1) = X.min(axis=0) - margin, X.max(axis=0) + margin
@@ -48,28 +55,39 @@ def decision_boundary(model: Any, X: np.ndarray, labels: np.ndarray, path: str, 
     model.eval()
     predicted = np.argmax(model(np.c_[gx.ravel(), gy.ravel()]).data, axis=1).reshape(gx.shape)
     model.train(was_training)
-    fig, axis = plt.subplots(figsize=(5, 5))
-    axis.contourf(gx, gy, predicted, alpha=0.3, cmap="viridis", levels=np.arange(labels.max() + 2) - 0.5)
-    axis.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", edgecolors="k", s=18)
-    axis.set_title("decision boundary")
+    classes = int(max(labels.max(), predicted.max())) + 1
+    fig, axis = plt.subplots(figsize=(5.5, 5))
+    axis.contourf(gx, gy, predicted, alpha=0.3, cmap="viridis", levels=np.arange(classes + 1) - 0.5)
+    points = axis.scatter(X[:, 0], X[:, 1], c=labels, cmap="viridis", vmin=0, vmax=classes - 1,
+                          edgecolors="k", s=18)
+    handles, _ = points.legend_elements()
+    axis.legend(handles, [f"class {c}" for c in range(len(handles))], loc="upper right", fontsize="small")
+    axis.set_xlabel("$x_1$")
+    axis.set_ylabel("$x_2$")
+    axis.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def learning_speed(history: Any, path: str) -> None:
+def learning_speed(history: Any, path: str, title: str | None = None) -> None:
     """Mean |δ^l| per epoch for each layer (``train.learning_speed``), on a log scale: Nielsen's picture
-    of earlier layers learning more slowly."""
+    of earlier layers learning more slowly. Layers are named hidden layer 1, 2, ..., then output."""
     plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(6, 4))
-    for name in history[0]["speed"]:
-        axis.plot(history["epoch"], [row["speed"][name] for row in history], marker=".", label=name)
+    from matplotlib.ticker import MaxNLocator
+    fig, axis = plt.subplots(figsize=(7, 4.5))
+    names: Sequence[str] = list(history[0]["speed"])
+    for i, name in enumerate(names):
+        role = "output layer" if i == len(names) - 1 else f"hidden layer {i + 1}"
+        axis.plot(history["epoch"], [row["speed"][name] for row in history], marker=".",
+                  label=f"{role} ({name})")
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
-    axis.set_ylabel("mean |delta| of the layer")
-    axis.set_title("learning speed of each layer")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_ylabel(r"mean $|\delta^l|$ over the layer's neurons")
+    axis.set_title(title or "learning speed of each layer")
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -233,6 +233,12 @@ def learning_speed(cost: Any, train: tuple[np.ndarray, np.ndarray],
         finally:
             model.zero_grad()
             model.train(was_training)
-        row["speed"] = {name: float(np.mean(np.abs(d)) * len(X)) for name, d in sorted(deltas.items())}
+        row["speed"] = {name: float(np.mean(np.abs(d)) * len(X))
+                        for name, d in sorted(deltas.items(), key=lambda item: _path_order(item[0]))}
 
     return measure
+
+
+def _path_order(path: str) -> list[Any]:
+    """A sort key that puts ``layers.2`` before ``layers.10`` (forward order), not after it."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.split(".")]

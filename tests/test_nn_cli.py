@@ -200,3 +200,35 @@ def test_evaluate_says_which_split_and_refuses_another_one(capsys, tmp_path):
     _fake_mnist(folder, n_train=12, n_test=10)                # now the training files are there too
     status, _, err = _run(capsys, "evaluate", "--model", path, "--data-dir", str(folder))
     assert status == 2 and f"was tested on {last_two}, but" in err and "the 10 images of the MNIST" in err
+
+
+README_PICTURES = os.path.join(ROOT, "docs", "assets", "readme")
+
+
+def _png_size(path):
+    """(width, height) of a PNG file, from its IHDR chunk; fails on anything that is not a PNG."""
+    raw = open(path, "rb").read()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR", f"{path} is not a PNG"
+    return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+
+
+def test_the_readme_pictures_are_drawn_by_the_commands_it_shows(tmp_path):
+    require("matplotlib", "the plots are drawn with matplotlib (extra `plots`)")
+    require("sklearn", "two of the pictures train on the 8x8 digits (extra `digits`)")
+    script = os.path.join(README_PICTURES, "regenerate.sh")
+    result = subprocess.run(["bash", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHON": sys.executable})
+    assert result.returncode == 0, result.stderr
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    commands = [line for line in open(script).read().splitlines() if line.startswith('"$python" -m nn')]
+    assert len(commands) == 3
+    for command in commands:
+        shown = command.replace('"$python"', "python").replace('"$out/', "docs/assets/readme/")
+        shown = shown.replace('"', "")
+        assert shown in readme, f"README.md does not show the command that draws its picture:\n{shown}"
+    for name in ("curves.png", "boundary.png", "speed.png"):
+        width, height = _png_size(tmp_path / name)
+        assert 300 <= width <= 2000 and 300 <= height <= 2000, (name, width, height)
+        assert 10_000 < os.path.getsize(tmp_path / name) < 500_000
+        assert f"](docs/assets/readme/{name})" in readme                    # shown in the README
+        assert _png_size(os.path.join(README_PICTURES, name)) == (width, height)   # and committed
