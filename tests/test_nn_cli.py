@@ -232,3 +232,30 @@ def test_the_readme_pictures_are_drawn_by_the_commands_it_shows(tmp_path):
         assert 10_000 < os.path.getsize(tmp_path / name) < 500_000
         assert f"](docs/assets/readme/{name})" in readme                    # shown in the README
         assert _png_size(os.path.join(README_PICTURES, name)) == (width, height)   # and committed
+
+
+def test_a_truncated_mnist_file_is_one_line_naming_it_and_its_sizes(capsys, tmp_path):
+    from test_nn_data import _fake_mnist
+    _fake_mnist(tmp_path, n_train=0, n_test=10, zipped=False)
+    images = tmp_path / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    status, _, err = _run(capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path))
+    assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{images}: the header promises 7840 bytes" in err and "holds 7740" in err
+
+
+def test_saving_is_atomic_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = str(tmp_path / "model.npz")
+    assert cli.main(["train", "--dataset", "moons", "--sizes", "2,3,2", "--epochs", "1", "--quiet",
+                     "--save", path]) == 0
+    before = open(path, "rb").read()
+
+    def interrupted_while_writing(file, **arrays):
+        file.write(b"half a model")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.np, "savez", interrupted_while_writing)
+    model, meta = cli.load_model(path)
+    with pytest.raises(KeyboardInterrupt):
+        cli.save_model(path, model, meta)
+    assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["model.npz"]   # no temporary left
