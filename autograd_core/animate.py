@@ -2,7 +2,8 @@
 
 The steps are the engine's own, not a re-enactment: the pass is run once, for real,
 by ``explain.traced_backward`` (``gradients(..., retain_graph=True)`` inside
-``trace_backward()``), which changes no ``.grad`` and keeps the graph. Step k of the page
+``trace_backward()``), which changes no ``.grad``, keeps the graph and runs none of the
+user's hooks. Step k of the page
 is the trace's k-th step: the node whose rule (vector-Jacobian product) ran k-th, the
 gradient g that arrived at its output, and what it sent to each input. The graph is read
 (``explain.Tape``) and Nielsen's layers recognised (``explain.find_bp_layers``) exactly as
@@ -40,6 +41,8 @@ from .explain import (
     Tape,
     bar,
     find_bp_layers,
+    hooks_note,
+    hooks_on,
     input_name,
     number,
     shape_text,
@@ -93,7 +96,7 @@ def animate_backward(loss: Tensor, path: str | Path, *, title: str | None = None
             "Animate a smaller model (the count grows with the operations, not with the "
             "sizes: a 784-30-10 network has 19), or pass a larger max_nodes= to try anyway."
         )
-    steps = list(traced_backward(loss))
+    steps = list(traced_backward(loss, tape))
     layers = find_bp_layers(tape) if bp else BPLayers([])
     svg = _render_svg(_digraph(tape, steps, layers, rankdir))
     page = _page(title or "The backward pass, step by step", svg, tape, steps, layers)
@@ -312,6 +315,9 @@ def _page(title: str, svg: str, tape: Tape, steps: list[BackwardStep], layers: B
         for number_, step in enumerate(steps, start=1))
     bp = ("<p>BP1–BP4 (Nielsen, chapter 2): the rules marked on the nodes compute them; the "
           "gradient at each z<sup>l</sup> is δ<sup>l</sup>.</p>" if len(layers) else "")
+    hooks = hooks_on(tape)
+    if hooks:
+        bp += f"<p>{html.escape(hooks_note(hooks))}</p>"
     return _TEMPLATE.format(title=html.escape(title), total=len(steps), svg=svg, sections=sections,
                             bp=bp, style=_STYLE, script=_SCRIPT)
 

@@ -20,10 +20,11 @@ values (shown in italics, "recomputed"); ``values="none"`` shows shapes only.
 Gradients (``grads=True``) come from the engine's real backward pass:
 ``gradients(tensor, [], retain_graph=True)`` inside ``trace_backward()``, which fills
 no ``.grad`` and frees nothing, so it works before ``loss.backward()`` and after
-``loss.backward(retain_graph=True)``. Hooks registered on the graph run during that
-pass, as in any backward pass. After a backward pass that freed the graph,
-only the leaves' ``.grad`` (and ``retain_grad()`` tensors) can be shown, and the
-caption says so.
+``loss.backward(retain_graph=True)``. The user's hooks (``register_hook``) are set aside
+for that pass, so drawing runs no user code; the caption says so when there were any,
+since the gradients shown are then those before a hook changes them. After a backward
+pass that freed the graph, only the leaves' ``.grad`` (and ``retain_grad()`` tensors)
+can be shown, and the caption says so.
 
 Layers of an ``nn`` model are grouped into clusters read from the parameters' dotted
 names (``layers.0.W`` and ``layers.0.b`` make the cluster ``layers.0``); ``collapse``
@@ -57,6 +58,8 @@ from .explain import (
     Value,
     find_bp_layers,
     full_text,
+    hooks_note,
+    hooks_on,
     input_name,
     shape_text,
     shorten,
@@ -257,7 +260,7 @@ class _Picture:
                 "the leaves' .grad; intermediate gradients need loss.backward(retain_graph=True), "
                 "or draw(loss, grads=True) before backward().")
             return
-        self.trace = traced_backward(self.tensor)
+        self.trace = traced_backward(self.tensor, tape)
         for step in self.trace:
             self.grads[step.node] = step.grad
             for index, grad in enumerate(step.input_grads):
@@ -266,6 +269,9 @@ class _Picture:
         seed = "" if self.tensor.data.size == 1 else " (seeded with ones, as for tensor.sum())"
         self.notes.append(f"Gradients from the engine's backward pass{seed}, run by draw() with "
                           "retain_graph=True: no .grad was changed.")
+        hooks = hooks_on(tape)
+        if hooks:
+            self.notes.append(hooks_note(hooks))
 
     # ---------------------------------------------------------------- folding
     def plan(self, collapse: Any, max_nodes: int) -> None:
@@ -617,14 +623,16 @@ class _Picture:
                   group="main" if node in self._spine else None)
 
     def _constant_box(self, graph: Any, cid: str, value: Value, name: str | None, nickname: str | None = None,
-                      output: bool = False) -> None:
+                      output: bool = False, unsaved: str = "") -> None:
         title = _title(name, nickname, output) or "<B>constant</B>"
         grad_line = _small("no gradient (constant)", MUTED) if self.show_grads and not output else ""
         self._box(graph, cid, "output" if output else "constant", title, value, grad_line,
-                  "a constant: no gradient flows to it", extra_tip="constant (needs no gradient)")
+                  "a constant: no gradient flows to it", extra_tip="constant (needs no gradient)",
+                  unsaved=unsaved)
 
     def _box(self, graph: Any, eid: str, kind: str, title: str, value: Value, grad_line: str,
-             grad_tip: str, extra_tip: str = "", group: str | None = None) -> None:
+             grad_tip: str, extra_tip: str = "", group: str | None = None, unsaved: str = "") -> None:
+        """One tensor's box; ``unsaved`` says why its value is missing, when the tape never had it."""
         lines = [title] if title else []
         dtype = f" {value.dtype}" if value.dtype is not None else ""
         freed = value.shape is None and self.tape.released
@@ -640,7 +648,10 @@ class _Picture:
                        "with them")
         elif self.values != "none":
             summary = summarize(value.data, self.max_chars)
-            if value.data is None:
+            if value.data is None and unsaved:
+                lines.append(_small("value not saved", MUTED, italic=True))
+                tip.append(unsaved)
+            elif value.data is None:
                 lines.append(_small("value not kept", MUTED, italic=True))
                 tip.append("value not kept: the tape keeps only what the rules declared "
                            "(draw(..., values='recompute') fills it in)")
@@ -764,9 +775,12 @@ class _Picture:
         constant = self.tape.constant(node, index)
         value = constant.value
         nickname = self.layers.constant_names.get((node, index))
-        if nickname and constant is not None and not constant.name:
-            nickname = f"{nickname} (the input)"
-        self._constant_box(diagram, cid, value, constant.name, nickname)
+        role = self.layers.constant_roles.get((node, index))
+        if nickname and role and not constant.name:
+            nickname = f"{nickname} ({role})"
+        unsaved = (f"value not saved: {node.op.name}'s rules do not read it, so the tape kept only its "
+                   "shape and dtype")
+        self._constant_box(diagram, cid, value, constant.name, nickname, unsaved=unsaved)
 
     def _legend(self, diagram: Any) -> None:
         rows = [
@@ -782,7 +796,8 @@ class _Picture:
                         for colour, text in rows)
         notes = []
         if self.values != "none":
-            notes.append((MUTED, "<I>value not kept</I>: the tape keeps only what rules need"))
+            notes.append((MUTED, "<I>value not kept</I>, <I>not saved</I>: the tape keeps only what "
+                                 "rules read"))
         if self.values == "recompute":
             notes.append((MUTED, "<I>grey italics</I>: recomputed, not kept by the tape"))
         if self.show_grads:

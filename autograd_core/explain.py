@@ -9,8 +9,9 @@ reading, so a picture and a table of one graph always agree.
   what, and the values and shapes the tape still holds.
 - ``traced_backward(tensor)``: the engine's real backward pass
   (``gradients(..., retain_graph=True)`` inside ``trace_backward()``): the order and
-  every gradient, with no ``.grad`` changed and the graph kept. Hooks registered on
-  the graph run, as in any backward pass.
+  every gradient, with no ``.grad`` changed and the graph kept. Hooks registered with
+  ``register_hook`` are user code (they may print, count, or change a gradient), so
+  they are set aside for that pass and put back: reading a graph runs none of them.
 - ``find_bp_layers(tape)``: where a weighted input z = a Wᵀ + b (or W a + b) feeds a
   sigmoid, recognised from the engine's own operations (``transpose``, ``matmul``,
   ``add``, ``sigmoid``; or one fused ``dense`` node), and which VJP computes which of
@@ -19,9 +20,11 @@ reading, so a picture and a table of one graph always agree.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -210,17 +213,50 @@ def input_name(node: Node, index: int) -> str:
 # ------------------------------------------------------------------ the real backward pass
 
 
-def traced_backward(tensor: Tensor) -> BackwardTrace:
-    """Run the engine's backward pass from ``tensor`` and return its trace; no ``.grad`` changes.
+def traced_backward(tensor: Tensor, tape: Tape | None = None) -> BackwardTrace:
+    """Run the engine's backward pass from ``tensor`` and return its trace; nothing changes.
 
     ``gradients(tensor, [], retain_graph=True)`` inside ``trace_backward()``: the same loop
     as ``tensor.backward()``, in the same order, but it fills no ``.grad`` and frees nothing.
     A tensor with more than one element is seeded with ones (as ``tensor.sum()`` would be).
+    The user's hooks (``register_hook``) do not run: the gradients are the rules' own, as
+    they are before any hook changes them (``hooks_on`` counts what was set aside).
     """
+    tape = tape if tape is not None else Tape(tensor)
     seed = None if tensor.data.size == 1 else np.ones_like(tensor.data)
-    with trace_backward() as trace:
+    with _hooks_set_aside(tape.nodes), trace_backward() as trace:
         gradients(tensor, [], grad_outputs=seed, retain_graph=True)
     return trace
+
+
+def hooks_on(tape: Tape) -> int:
+    """How many hooks (``register_hook``) wait on the graph: ``traced_backward`` runs none."""
+    return sum(len(node.hooks) for node in tape.nodes if node.hooks)
+
+
+def hooks_note(count: int) -> str:
+    """The sentence that says the gradients shown are from before the user's hooks."""
+    hooks = "1 hook" if count == 1 else f"{count} hooks"
+    return (f"{hooks} registered with register_hook() did not run here: the gradients shown are "
+            "the rules' own, before any hook changes them; loss.backward() runs them.")
+
+
+@contextlib.contextmanager
+def _hooks_set_aside(nodes: list[Node]) -> Iterator[None]:
+    """Take the hooks off ``nodes`` for the block and put the same lists back afterwards.
+
+    A hook is code with effects of its own (a counter, a print, a replaced gradient); a
+    diagram must show the graph without setting any of that off. The lists themselves go
+    back, so the handles ``register_hook`` returned still remove their hooks.
+    """
+    held = [(node, node.hooks) for node in nodes if node.hooks is not None]
+    for node, _ in held:
+        node.hooks = None
+    try:
+        yield
+    finally:
+        for node, hooks in held:
+            node.hooks = hooks
 
 
 # ------------------------------------------------------------------ BP1–BP4 on the tape
@@ -277,9 +313,15 @@ class BPLayers:
         self.by_z = {layer.z: layer for layer in layers}
         self.marks: dict[Node, list[BPMark]] = {}
         self.names: dict[Node, str] = {}          # z², a², W², b², and the data a¹
-        self.constant_names: dict[tuple[Node, int], str] = {}
+        self.constant_names: dict[tuple[Node, int], str] = {}    # a¹ and y, when constants
+        self.constant_roles: dict[tuple[Node, int], str] = {}    # "the input", "the target"
         for layer in layers:
             self._mark(layer)
+
+    def name_target(self, consumer: Node, index: int) -> None:
+        """Input ``index`` of ``consumer`` is y, the target the output activation is compared with."""
+        self.constant_names[(consumer, index)] = "y"
+        self.constant_roles[(consumer, index)] = "the target"
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -305,6 +347,7 @@ class BPLayers:
             self.names.setdefault(layer.input, f"a{below}")
         else:
             self.constant_names[(layer.matmul or layer.z, layer.input_index)] = f"a{below}"
+            self.constant_roles[(layer.matmul or layer.z, layer.input_index)] = "the input"
         if layer.output:
             self._add(layer.activation, BPMark(
                 "BP1", f"δ{l} = ∇ₐC ⊙ σ′(z{l}): sigmoid's rule x̄ = g ⊙ z(1 − z), with g = ∇ₐC"))
@@ -348,7 +391,13 @@ def find_bp_layers(tape: Tape) -> BPLayers:
     feeding = {layer.input for layer in layers.values()}
     for activation, layer in layers.items():
         layer.output = activation not in feeding
-    return BPLayers(sorted(layers.values(), key=lambda layer: layer.z.seq))
+    found = BPLayers(sorted(layers.values(), key=lambda layer: layer.z.seq))
+    for activation, layer in layers.items():
+        # The cost compares a^L with the target: a^L − y (or y − a^L) where y is a constant.
+        for consumer, index in tape.consumers.get(activation, ()) if layer.output else ():
+            if consumer.op.name == "sub" and consumer.parents[1 - index] is None:
+                found.name_target(consumer, 1 - index)
+    return found
 
 
 def _layer_under(activation: Node) -> BPLayer | None:
@@ -390,7 +439,11 @@ def number(value: Any, digits: int = 4) -> str:
         return str(bool(value))
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return f"{value:.{digits}g}"
+    text = f"{value:.{digits}g}"
+    if isinstance(value, float) and "e" not in text and "." not in text and math.isfinite(value):
+        # Rounded to a whole number it is not: 1.0000001 must not read as 1.
+        text = f"{value:.12g}"
+    return text
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
@@ -504,12 +557,15 @@ def explain_backward(loss: Tensor, *, bp: bool = False, max_chars: int = 44,
             "retain_graph=True and freed the values its rules need, so the pass cannot be "
             "replayed. Call explain_backward(loss) before loss.backward(), or use "
             "loss.backward(retain_graph=True).")
-    trace = traced_backward(loss)
+    trace = traced_backward(loss, tape)
     layers = find_bp_layers(tape) if bp else BPLayers([])
     steps = []
     for number_, step in enumerate(trace, start=1):
         steps.append(_explain_step(number_, step, tape, layers, max_chars))
     text = _table(steps, width)
+    hooks = hooks_on(tape)
+    if hooks:
+        text += "\n\n" + hooks_note(hooks)
     table = BackwardTable(text)
     table.steps = steps
     table.trace = trace

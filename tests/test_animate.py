@@ -106,6 +106,17 @@ def test_no_grad_changes_and_the_graph_survives(tmp_path):
     assert b2.grad is not None and np.allclose(a.grad, 8 * a.data + 2)
 
 
+def test_the_page_runs_no_user_hook(tmp_path):
+    loss, a = diamond()
+    calls = []
+    a.register_hook(lambda g: calls.append(g))
+    page = render(loss, tmp_path)
+    assert calls == [] and a.grad is None
+    assert "did not run" in page
+    loss.backward()
+    assert len(calls) == 1
+
+
 def test_each_step_shows_the_rule_and_the_gradients(tmp_path):
     loss, _ = diamond()
     page = render(loss, tmp_path)

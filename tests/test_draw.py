@@ -106,8 +106,23 @@ def test_every_input_of_every_operation_is_drawn_with_its_value():
     mul = next(n for n in nodes if "<B>mul</B>" in nodes[n])
     assert {s for s, t, _ in edges_of(source) if t == mul} == {f"t{x.node.seq}", constants[0]}
     assert "constant" in nodes[constants[0]] and ">2<" in nodes[constants[0]]      # the literal, as kept
-    assert "[3, 4]" not in nodes[constants[1]] and "value not kept" in nodes[constants[1]]
+    assert "[3, 4]" not in nodes[constants[1]] and "value not saved" in nodes[constants[1]]
     assert "<B>x</B>" in nodes[f"t{x.node.seq}"] and "[1, 2]" in nodes[f"t{x.node.seq}"]
+
+
+def test_a_constant_the_rule_did_not_save_says_so_with_its_shape_and_dtype():
+    x = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True, name="x")
+    out = (x + np.full((2, 3), 7.0, dtype=np.float32)).sum()      # add reads neither input
+    constant = next(attrs for name, attrs in boxes(draw(out).source).items() if name.startswith("c"))
+    assert "2×3 float32" in constant and "value not saved" in constant
+    assert "add's rules do not read it" in constant                   # the tooltip says why
+
+
+def test_a_single_value_is_never_rounded_to_a_whole_number_it_is_not():
+    x = Tensor(2.0, requires_grad=True, name="x")
+    source = draw(x * 1.0000001).source
+    assert "1.0000001" in source
+    assert summarize(np.array(1.0000001)) == "1.0000001" and summarize(np.array(3.0)) == "3"
 
 
 def test_an_input_used_twice_has_two_arrows_named_after_the_rule():
@@ -229,6 +244,34 @@ def test_drawing_changes_no_grad_and_no_graph():
     assert all(p.grad is not None for p in model.parameters())
 
 
+def hooked_graph():
+    """A graph with a user's hooks on a leaf and on a retained intermediate, and their calls."""
+    W = Tensor([[1.0, -2.0], [0.5, 3.0]], requires_grad=True, name="W")
+    h = W * 2.0
+    h.retain_grad()
+    calls = []
+    h.register_hook(lambda g: calls.append("h") or g * 100.0)      # replaces the gradient
+    W.register_hook(lambda g: calls.append("W"))
+    return W, h, (h * h).sum(), calls
+
+
+def test_drawing_runs_no_user_hook():
+    W, h, out, calls = hooked_graph()
+    diagram = draw(out, grads=True)
+    assert calls == [] and W.grad is None and h.grad is None
+    shown = {step.node: step.grad for step in diagram.trace}
+    np.testing.assert_array_equal(shown[h.node], 2 * h.data)          # the rule's own, no ×100
+    assert "2 hooks registered with register_hook() did not run" in " ".join(diagram.notes)
+    out.backward()                                                    # still registered
+    assert calls == ["h", "W"]
+    np.testing.assert_array_equal(W.grad, 2 * 100.0 * 2 * h.data)
+
+
+def test_a_graph_without_hooks_has_no_note_about_them():
+    _, loss = network()
+    assert "hook" not in " ".join(draw(loss, grads=True).notes)
+
+
 def test_gradients_shown_are_the_engines_own():
     model, loss = network()
     diagram = draw(loss, grads=True)
@@ -336,6 +379,14 @@ def test_bp_with_gradients_labels_delta_with_its_values():
     for layer, key in zip(diagram.layers.layers, ("layers.0", "layers.2")):
         text = f"δ{sup(layer.l)} = {summarize(recorded[key], 44)}"
         assert text in nodes[f"t{layer.z.seq}"]
+
+
+def test_bp_names_the_target_y_that_the_cost_compares_with():
+    _, loss = network()
+    nodes = boxes(draw(loss, bp=True).source)
+    targets = [attrs for name, attrs in nodes.items() if name.startswith("c") and ">y (the target)<" in attrs]
+    assert len(targets) == 1 and "5×2 float64" in targets[0]
+    assert "the target" not in draw(loss).source                     # only where bp=True reads it
 
 
 @pytest.mark.parametrize("column", [False, True], ids=["a·Wᵀ + b", "W·a + b"])

@@ -43,6 +43,19 @@ def test_explaining_changes_no_grad_and_keeps_the_graph():
         np.testing.assert_array_equal(p.grad, before)
 
 
+def test_explaining_runs_no_user_hook_and_says_so():
+    W = Tensor([1.0, -2.0], requires_grad=True, name="W")
+    calls = []
+    W.register_hook(lambda g: calls.append(g) or g * 0.0)
+    loss = (W * W).sum()
+    table = explain_backward(loss)
+    assert calls == [] and W.grad is None
+    assert "1 hook registered with register_hook() did not run" in str(table)
+    np.testing.assert_array_equal(table.trace.steps[-1].grad, 2 * W.data)
+    loss.backward()
+    assert len(calls) == 1
+
+
 def test_each_row_has_the_rule_the_shapes_and_the_gradients_produced():
     model, loss = network()
     table = explain_backward(loss)
