@@ -214,14 +214,18 @@ FORMATS = ("svg", "png", "dot", "html")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m autograd_core",
-        description="Draw the graph the engine records, or explain its backward pass step by step.",
+        description="Draw the graph the engine records (SVG, PNG, DOT or the step-through HTML page), "
+                    "or explain its backward pass step by step.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_examples_help())
     commands = parser.add_subparsers(dest="command", required=True, metavar="{draw,explain}")
     drawing = commands.add_parser(
-        "draw", help="write a diagram of the graph (SVG, PNG or DOT)",
-        description="Write a diagram of the recorded graph: every tensor (name, shape, dtype, values), every "
-                    "operation (hover in SVG for its rule), every input including constants.",
+        "draw", help="write a diagram of the graph: SVG, PNG, DOT or the step-through HTML page",
+        description="Write a diagram of the recorded graph: every tensor (name, shape, dtype, values),\n"
+                    "every operation (hover in SVG for its rule), every input including constants.\n\n"
+                    "With --format html (or -o FILE.html), write instead the page that steps through the\n"
+                    "backward pass in a browser (animate_backward): the page uses --rankdir and --title,\n"
+                    "and marks BP1–BP4 wherever Nielsen's layers are found.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_examples_help())
     explaining = commands.add_parser(
         "explain", help="print the backward pass as a table (explain_backward)",
@@ -236,10 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--max-chars", type=int, default=44, metavar="N",
                              help="shorten value summaries to N characters (default 44)")
     drawing.add_argument("-o", "--output", metavar="FILE",
-                         help="where to write: FILE.svg, FILE.png or FILE.dot (default: EXAMPLE.svg); "
-                              "'-' writes to standard output")
+                         help="where to write: FILE.svg, FILE.png, FILE.dot or FILE.html (default: "
+                              "EXAMPLE.svg); '-' writes SVG, PNG or DOT to standard output")
     drawing.add_argument("--format", choices=FORMATS,
-                         help="output format (default: from the output file's suffix, else svg)")
+                         help="output format (default: from the output file's suffix, else svg); "
+                              "html: the step-through page of the backward pass")
     drawing.add_argument("--grads", action="store_true",
                          help="show every gradient, computed by the engine's backward pass "
                               "(no .grad changes)")
@@ -284,11 +289,12 @@ def _examples_help() -> str:
         "for instance:",
         "  python -m autograd_core draw nielsen --grads --bp -o nielsen.png",
         "  python -m autograd_core draw neuron --grads --bp --values recompute -o neuron.svg",
+        "  python -m autograd_core draw nielsen -o backward.html     (step through the backward pass)",
         "  python -m autograd_core draw --expr \"(w @ x + b).sigmoid()\" --var w=[0.8,0.3] "
         "--const x=[0.5,-1.5] --var b=0.1 --grads",
         "  python -m autograd_core explain micrograd",
         "",
-        "Rendering SVG or PNG needs the Graphviz dot program (apt-get install graphviz, brew install "
+        "Rendering SVG, PNG or HTML needs the Graphviz dot program (apt-get install graphviz, brew install "
         "graphviz); DOT output needs only the graphviz Python package (pip install autograd-core[diagrams]).",
     ]
     return "\n".join(lines)

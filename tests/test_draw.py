@@ -599,6 +599,20 @@ def test_cli_help_is_complete(capsys):
     for option in ("--output", "--format", "--grads", "--values", "--rankdir", "--collapse", "--collapse-all",
                    "--max-nodes", "--max-chars", "--tooltip-elements", "--no-legend", "--title"):
         assert option in text, option
+    # the step-through page is one of the outputs: named wherever outputs are listed
+    assert "FILE.html" in text and "-o backward.html" in text
+    assert "the page uses --rankdir and --title" in text
+    with pytest.raises(SystemExit):
+        main_module.main(["--help"])
+    assert "SVG, PNG, DOT or the step-through HTML page" in capsys.readouterr().out
+
+
+def test_cli_every_option_has_help():
+    parser = main_module.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help and len(action.help) > 10, (name, action.option_strings or action.dest)
 
 
 def test_cli_without_dot_explains_how_to_install(tmp_path, capsys, monkeypatch):
