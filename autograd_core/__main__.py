@@ -365,6 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write(diagram, output, fmt)
     except (ImportError, RuntimeError, ValueError) as error:
         print(f"python -m autograd_core draw: {error}", file=sys.stderr)
+        if isinstance(error, RuntimeError) and "dot program" in str(error):
+            print("From the command line, -o FILE.dot writes the DOT source without it.", file=sys.stderr)
         return 1
     if output != "-":
         print(f"wrote {output}" + "".join(f"\n  {note}" for note in diagram.notes))

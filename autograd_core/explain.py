@@ -440,9 +440,11 @@ def number(value: Any, digits: int = 4) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     text = f"{value:.{digits}g}"
-    if isinstance(value, float) and "e" not in text and "." not in text and math.isfinite(value):
-        # Rounded to a whole number it is not: 1.0000001 must not read as 1.
-        text = f"{value:.12g}"
+    # A value must not read as a whole number it is not (1.0000001 as 1, 0.99999 as 1):
+    # take a digit more until it does not.
+    while isinstance(value, float) and math.isfinite(value) and digits < 16 and not set(text) & {".", "e"}:
+        digits += 1
+        text = f"{value:.{digits}g}"
     return text
 
 

@@ -619,5 +619,6 @@ def test_cli_without_dot_explains_how_to_install(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     code, _, err = run_cli(capsys, "draw", "neuron", "-o", str(tmp_path / "n.svg"))
     assert code == 1 and "apt-get install graphviz" in err
+    assert "-o FILE.dot" in err                 # what to do from the command line meanwhile
     code, _, _ = run_cli(capsys, "draw", "neuron", "-o", str(tmp_path / "n.dot"))
     assert code == 0                            # DOT needs no dot
