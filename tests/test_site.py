@@ -156,4 +156,5 @@ def test_the_training_page_shows_the_commands_that_made_its_pictures():
 def test_the_test_suites_fence_options_are_dropped_for_the_site():
     fences = _module(DOCS / "hooks" / "fences.py")
     page = "```python no-run\nx = 1\n```\n\n````bash no-run\nls\n````\n\n```python\ny = 2\n```\n"
-    assert fences.strip_options(page) == "```python\nx = 1\n```\n\n````bash\nls\n````\n\n```python\ny = 2\n```\n"
+    expected = "```python\nx = 1\n```\n\n````bash\nls\n````\n\n```python\ny = 2\n```\n"
+    assert fences.strip_options(page) == expected

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-OPTIONS = re.compile(r"^(?P<fence> {0,3}`{3,})[ \t]*(?P<language>[\w+-]+)(?:[ \t]+no-run)[ \t]*$", re.MULTILINE)
+OPTIONS = re.compile(r"^(?P<fence> {0,3}`{3,})[ \t]*(?P<language>[\w+-]+)[ \t]+no-run[ \t]*$",
+                     re.MULTILINE)
 
 
 def strip_options(markdown: str) -> str:
