@@ -7,14 +7,14 @@ each a forward beside its vector-Jacobian products; see ``rules/``.
 
 # The layers, each importing only from those above it in this list:
 # errors, grad_mode, anomaly -> node -> tensor -> broadcasting, backward -> primitive (recording) -> rules
-# -> composites, ops, inplace -> tensor_methods -> function, functional, gradcheck.
+# -> composites, ops, inplace -> tensor_methods -> function, functional, gradcheck -> replay (jit).
 # On top, reading the tape without changing it: explain (explain_backward) -> draw (diagrams).
 from . import tensor_methods  # noqa: F401  (gives Tensor its operators, methods and backward())
 from .animate import animate_backward
 from .anomaly import AnomalyError, detect_anomaly
 from .backward import BackwardStep, BackwardTrace, gradients, trace_backward
 from .draw import draw
-from .errors import AutogradError, BackwardError, InplaceError, ShapeError
+from .errors import AutogradError, BackwardError, InplaceError, JitError, ShapeError
 from .explain import explain_backward
 from .function import Function, FunctionCtx
 from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, value_and_grad, vjp
@@ -61,7 +61,9 @@ from .ops import tensor_max as max  # noqa: A001  (numpy's names, as np.max)
 from .ops import tensor_min as min  # noqa: A001
 from .ops import tensor_sum as sum  # noqa: A001
 from .primitive import PRIMITIVES, Primitive, Rule, call, primitive, rule
+from .replay import jit
 from .tensor import Tensor, mark_modified
+from .watch import is_tracing
 
 abs = absolute  # noqa: A001
 
@@ -84,3 +86,4 @@ __all__ += [
 ]
 __all__ += ["draw", "explain_backward"]
 __all__ += ["animate_backward"]
+__all__ += ["JitError", "is_tracing", "jit"]

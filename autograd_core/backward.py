@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import anomaly
+from . import anomaly, watch
 from .broadcasting import sum_to_shape
 from .errors import BackwardError, InplaceError, ShapeError
 from .grad_mode import set_grad_enabled
@@ -35,6 +35,8 @@ from .tensor import Tensor, result_tensor, share_versions
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
              create_graph: bool = False) -> None:
     """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
+    watch.refuse("loss.backward() fills .grad", "Return the loss and take its gradient with "
+                 "grad() or value_and_grad() (jit(value_and_grad(f))), which return it.")
     roots = [(_root_node(tensor), _seed(tensor, gradient, create_graph))]
     arrivals = _run(roots, retain_graph or create_graph, create_graph, wanted=None)
     for node, grad in zip(arrivals.nodes_to_fill, arrivals.grads_to_fill):
@@ -170,7 +172,10 @@ def _apply_rules(node: Node, g: Any, create_graph: bool, check: Any) -> list:
             input_grads.append(None)
             continue
         vjp = op.vjps[index]
-        grad = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
+        if watch.state.watchers:    # jit is tracing: this rule is one step of its program
+            grad = watch.call_rule(vjp, (op, index), g, out, args, params)
+        else:
+            grad = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
         value = saved[index]
         if grad.shape != value.shape or grad.dtype != value.dtype:
             grad = _fit(grad, value, node, index)

@@ -60,3 +60,7 @@ def forward_shape_error(op_name: str, values: Sequence[Any], cause: Exception) -
         "comparing from the last dimension, each pair is equal or one of them is 1; reshape or "
         "transpose an operand, or add a length-1 axis with expand_dims, so that they line up."
     )
+
+
+class JitError(AutogradError):
+    """A function cannot be traced into a straight-line program (see ``autograd_core.jit``)."""

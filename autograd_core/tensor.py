@@ -20,7 +20,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, watch
 from .errors import AutogradError
 from .node import NO_PARAMS, Node
 
@@ -193,13 +193,16 @@ class Tensor:
                 f"item() needs a tensor with exactly one element, this one has shape {self.shape}; "
                 "reduce it first (for example .sum() or .mean())."
             )
+        _refuse_reading_values("t.item()")
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying numpy array (shared, not a copy)."""
+        _refuse_reading_values("t.numpy()")
         return self.data
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        _refuse_reading_values("np.asarray(t)")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -208,6 +211,7 @@ class Tensor:
         return len(self.data)
 
     def __bool__(self) -> bool:
+        _refuse_reading_values("bool(t) (an if or while on a tensor's value)")
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -215,21 +219,27 @@ class Tensor:
 
     # Comparisons are not differentiable: they return plain boolean numpy arrays.
     def __lt__(self, other: Any) -> np.ndarray:
+        _refuse_reading_values("t < ...")
         return self.data < value_of(other)
 
     def __le__(self, other: Any) -> np.ndarray:
+        _refuse_reading_values("t <= ...")
         return self.data <= value_of(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
+        _refuse_reading_values("t > ...")
         return self.data > value_of(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
+        _refuse_reading_values("t >= ...")
         return self.data >= value_of(other)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        _refuse_reading_values("t == ...")
         return self.data == value_of(other)
 
     def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        _refuse_reading_values("t != ...")
         return self.data != value_of(other)
 
     # Tensors are hashed by identity (as in PyTorch), so they can key dicts and sets.
@@ -342,6 +352,13 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+def _refuse_reading_values(what: str) -> None:
+    watch.refuse(f"{what} reads a traced tensor's value",
+                 "Its result is a plain value that the program cannot follow: use tensor "
+                 "operations (where, maximum, clip) instead of Python branches on values, or "
+                 "pass the value as a static argument (jit(f, static_argnums=...)).")
+
+
 # ------------------------------------------------------------------------ versions
 # An in-place write advances a tensor's version; backward compares the versions of saved
 # values with those at recording time. Tensors sharing memory share one history.
@@ -365,6 +382,9 @@ def mark_modified(target: Tensor) -> None:
 
 
 def _count_write(tensor: Tensor) -> None:
+    watch.refuse(f"an in-place write to a tensor of shape {tensor.shape}",
+                 "Compute out of place (y = y + 1 rather than y += 1, y = where(...) rather "
+                 "than y[mask] = ...).")
     tensor._version += 1
     # The node that produced this array saved it as `out`: note that it changed.
     node = tensor._node

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import backward as _backward
-from . import ops
+from . import ops, watch
 from .inplace import inplace_apply, inplace_setitem
 from .node import NO_PARAMS
 from .primitive import record
@@ -243,6 +243,8 @@ class TensorMethods:
             )
         kwargs.pop("out", None)
         if ufunc in ops.COMPARISONS:        # not differentiable: a plain numpy result
+            watch.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
+                         "Its result is a plain array that the program cannot follow.")
             return ufunc(*[value_of(v) for v in inputs], **kwargs)
         handler = ops.UFUNC_HANDLERS.get(ufunc)
         if handler is None:

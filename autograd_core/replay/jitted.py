@@ -1,0 +1,166 @@
+"""``jit(f)``: trace ``f`` once per signature, then replay the straight-line program.
+
+The signature of a call is the structure of its arguments, the shape and dtype of
+each array, and the values of the static arguments. The first call with a signature
+runs ``f`` on tensors under a tracer and returns what that run computed; later calls
+with the same signature run the program on the arrays directly, creating no Tensor
+and no Node.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import watch
+from ..errors import JitError
+from ..functional import _is_structure, _leaves, _rebuild
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+from .program import Program
+from .trace import Tracer
+
+_PLACEHOLDER = np.empty(0)     # stands for an output array in the output's structure
+
+#: Tracing this many signatures of one function warns: the shapes probably keep changing.
+RETRACE_WARNING = 8
+
+
+def jit(f: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = ()) -> Any:
+    """Trace ``f`` on its first call with each signature, replay the program afterwards.
+
+    ``f`` takes arrays (or dicts, lists and tuples of them) and returns the same; it may
+    call the transforms (``jit(value_and_grad(loss))``), whose backward pass is traced too.
+    ``static_argnums`` names arguments that are not arrays (a flag, a layer count): their
+    values are part of the signature, and a new value traces again. Use as ``jit(f)`` or
+    as a decorator, ``@jit`` or ``@jit(static_argnums=1)``.
+
+    As in ``jax.jit``, Python runs only while tracing: a branch on a static argument is
+    taken once per signature, a side effect (a print, appending to a list) happens once,
+    and an array captured from the enclosing scope keeps the value it had when traced.
+    A branch on a traced value, an in-place write and ``loss.backward()`` raise JitError.
+    """
+    if f is None:
+        return functools.partial(jit, static_argnums=static_argnums)
+    return Jitted(f, static_argnums)
+
+
+class Jitted:
+    """A jitted function: ``self(*args)`` runs it, ``self.program(*args)`` shows its program."""
+
+    def __init__(self, f: Callable[..., Any], static_argnums: int | Sequence[int]) -> None:
+        if not callable(f):
+            raise TypeError(f"jit(f): f must be callable, got {type(f).__name__}.")
+        self.f = f
+        self.static_argnums = frozenset(
+            (static_argnums,) if isinstance(static_argnums, int) else static_argnums)
+        self.programs: dict[Any, Program] = {}          # by signature
+        self.__name__ = getattr(f, "__name__", type(f).__name__)
+        functools.update_wrapper(self, f, updated=())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        signature, arrays = self._signature(args, kwargs)
+        program = self.programs.get(signature)
+        if program is None:
+            return self._trace(args, signature)[1]
+        return program.run(arrays)
+
+    def program(self, *args: Any) -> Program:
+        """The program for these arguments (traced now if their signature is new)."""
+        signature, _ = self._signature(args, {})
+        if signature not in self.programs:
+            self._trace(args, signature)
+        return self.programs[signature]
+
+    # ------------------------------------------------------------------ signatures
+    def _signature(self, args: tuple, kwargs: dict) -> tuple[Any, list[np.ndarray]]:
+        if kwargs:
+            raise TypeError(
+                f"jit({self.__name__}): pass arguments positionally (got keyword arguments "
+                f"{sorted(kwargs)}); mark the ones that are not arrays with static_argnums."
+            )
+        for index in self.static_argnums:
+            if not -len(args) <= index < len(args):
+                raise ValueError(
+                    f"jit({self.__name__}): static_argnums names argument {index}, but the call "
+                    f"has {len(args)} positional argument(s)."
+                )
+        static = {i % len(args) for i in self.static_argnums}
+        key: list[Any] = []
+        arrays: list[np.ndarray] = []
+        for index, arg in enumerate(args):
+            if index in static:
+                try:
+                    hash(arg)
+                except TypeError:
+                    raise TypeError(
+                        f"jit({self.__name__}): static argument {index} must be hashable (its value "
+                        f"is part of the signature), got a {type(arg).__name__}."
+                    ) from None
+                key.append(("static", arg))
+                continue
+            paths = []
+            for path, leaf in _leaves(arg):
+                array = _array(leaf, f"jit({self.__name__}): argument {index}{path}")
+                arrays.append(array)
+                paths.append((path, array.shape, array.dtype.str))
+            key.append((type(arg).__name__ if _is_structure(arg) else "array", tuple(paths)))
+        return tuple(key), arrays
+
+    # ------------------------------------------------------------------ tracing
+    def _trace(self, args: tuple, signature: Any) -> tuple[Program, Any]:
+        tracer = Tracer()
+        static = {i % len(args) for i in self.static_argnums}
+        call_args = []
+        for index, arg in enumerate(args):
+            if index in static:
+                call_args.append(arg)
+                continue
+            tensors = []
+            for path, leaf in _leaves(arg):
+                array = _array(leaf, f"argument {index}{path}")
+                # Floating-point inputs require grad, so that the transforms inside f record
+                # their backward pass as operations the tracer sees (as for an outer transform).
+                tensor = Tensor(array, requires_grad=array.dtype.kind in "fc")
+                tracer.add_input(tensor.data)
+                tensors.append(tensor)
+            call_args.append(_rebuild(arg, iter(tensors)))
+        with watch.watching(tracer), enable_grad():
+            out = self.f(*call_args)
+        leaves = _leaves(out)
+        refs = [tracer.ref(leaf.data if isinstance(leaf, Tensor) else leaf) for _, leaf in leaves]
+        # The output's structure, with placeholders for its arrays (not the traced tensors,
+        # which would keep the whole trace alive).
+        skeleton = _rebuild(out, iter([_PLACEHOLDER] * len(leaves)))
+        program = Program(tracer, refs, skeleton, self.__name__)
+        self.programs[signature] = program
+        if len(self.programs) == RETRACE_WARNING:
+            warnings.warn(
+                f"jit({self.__name__}) has traced {RETRACE_WARNING} signatures: every new shape, "
+                "dtype or static value traces again. Give it arrays of one shape (pad the last "
+                "batch, or drop it) to replay one program.", stacklevel=3)
+        # This call's result: what the trace computed, returned as the program returns it.
+        values = []
+        for position, ref in enumerate(refs):
+            value = tracer.values[ref] if isinstance(ref, int) else ref.value
+            values.append(np.array(value) if position in program.copied else np.asarray(value))
+        return program, _rebuild(skeleton, iter(values))
+
+
+def _array(leaf: Any, label: str) -> np.ndarray:
+    if isinstance(leaf, Tensor):
+        if leaf.requires_grad:
+            raise JitError(
+                f"{label} is a tensor that requires grad; a jitted function returns arrays and "
+                "records nothing on the caller's graph. Pass leaf.data, and differentiate inside "
+                "the jitted function (jit(grad(f)))."
+            )
+        leaf = leaf.data
+    array = np.asarray(leaf)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"{label} has dtype {array.dtype}; jit takes arrays of numbers.")
+    return array

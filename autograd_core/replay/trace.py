@@ -1,0 +1,189 @@
+"""Tracing: run a function once on tensors and write down each operation as a step.
+
+The ``Tracer`` is a watcher (see ``watch.py``): the engine tells it about every
+primitive it runs forward and every gradient rule it applies, with the values that
+went in and came out. Values are told apart by identity: each array a step produces
+gets a numbered *slot*, and a later step that reads the same array object reads that
+slot. An input the tracer has never seen produced is a constant of the program: a
+literal such as ``0.5``, the seed ``1`` of a backward pass, an array captured from
+the enclosing scope (which the program keeps as it was when traced, as ``jax.jit``
+does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..functional import _argument
+from ..primitive import Primitive
+from ..tensor import Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """An input of a step that no step produced: kept in the program as it is."""
+
+    value: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SlotParam:
+    """A keyword parameter whose value is a slot of the program (an index array, say)."""
+
+    slot: int
+
+
+def _slots(param: Any) -> list[int]:
+    """The slots a parameter reads."""
+    if isinstance(param, SlotParam):
+        return [param.slot]
+    if isinstance(param, tuple):
+        return [slot for value in param for slot in _slots(value)]
+    return []
+
+
+@dataclasses.dataclass
+class Step:
+    """``slot[output] = function(*inputs, **params)``: one primitive forward or one gradient rule.
+
+    ``inputs`` holds slot numbers (ints) and ``Constant``s. ``what`` is the Primitive for a
+    forward, ``(primitive, input index)`` for a gradient rule. ``shape`` and ``dtype`` are
+    the output's when traced (the program's comments show them). ``unseen`` names a gradient
+    rule when the step reads an array that rule computed with plain numpy (with create_graph,
+    for a second derivative): the tracer did not see how, so a replay could not recompute it.
+    """
+
+    function: Any
+    what: Primitive | tuple[Primitive, int]
+    inputs: tuple[Any, ...]
+    params: Mapping[str, Any]
+    output: int
+    shape: tuple[int, ...]
+    dtype: Any
+    unseen: str | None = None
+
+    @property
+    def reads(self) -> list[int]:
+        """Every slot this step reads: its inputs', and those of its parameters."""
+        return [ref for ref in self.inputs if isinstance(ref, int)] + [
+            slot for value in self.params.values() for slot in _slots(value)]
+
+    @property
+    def is_rule(self) -> bool:
+        return isinstance(self.what, tuple)
+
+    @property
+    def primitive(self) -> Primitive:
+        return self.what[0] if isinstance(self.what, tuple) else self.what
+
+
+class Tracer:
+    """Collects the steps of one traced call (the watcher passed to ``watch.watching``)."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.values: list[Any] = []             # slot -> its value when traced
+        self.inputs: list[int] = []
+        # id(value) -> (slot, value): the value itself is kept, so that its id stays its own
+        self._seen: dict[int, tuple[int, Any]] = {}
+        # Constants by id (each kept alive): those the tracer knows the origin of (given to a
+        # rule, folded from constants), and those a rule computed out of its sight.
+        self._known: dict[int, Any] = {}
+        self._unseen: dict[int, tuple[Any, str]] = {}    # with the name of the rule that made it
+        self._rules: list[str] = []             # the gradient rules running now, innermost last
+
+    def add_input(self, array: np.ndarray) -> int:
+        slot = self._new_slot(array)
+        self.inputs.append(slot)
+        return slot
+
+    def saw(self, function: Any, what: Any, inputs: tuple, params: Mapping[str, Any], result: Any,
+            in_rule: bool) -> None:
+        result = _value(result)
+        if isinstance(what, tuple):
+            self._rules.pop()                   # this rule has returned
+        if params:
+            params = {key: self._param(value) for key, value in params.items()}
+        refs = []
+        # Does some input come from an input of the program? (An index array may be a param.)
+        computed = any(_slots(value) for value in params.values()) if params else False
+        for x in inputs:
+            x = _value(x)
+            ref = self.ref(x)
+            if isinstance(ref, int):
+                if x is result:
+                    # A rule that hands its gradient on unchanged (add: x̄ = g), a forward that
+                    # returns its input: the result is that slot, no step needed.
+                    self._seen[id(result)] = (ref, result)
+                    return
+                computed = True
+            refs.append(ref)
+        unseen = None           # the rule that computed, out of sight, a value this step reads
+        for ref in refs:
+            if not isinstance(ref, Constant):
+                continue
+            if id(ref.value) in self._unseen:
+                unseen = self._unseen[id(ref.value)][1]
+            elif (in_rule and isinstance(ref.value, (np.ndarray, np.generic))
+                    and id(ref.value) not in self._known):
+                # An array inside a gradient rule that no step made: the rule computed it with
+                # plain numpy (a mask such as out > 0), out of the tracer's sight.
+                unseen = self._rules[-1]
+                self._unseen[id(ref.value)] = (ref.value, unseen)
+        if not computed:
+            # Constant folding: from constants alone (the seed 1 times a literal, say) the step
+            # gives the same value on every call: the program keeps the value, not the step.
+            self._seen[id(result)] = (Constant(result), result)
+            if unseen is not None:
+                self._unseen[id(result)] = (result, unseen)
+            else:
+                self._known[id(result)] = result
+            return
+        if what is _argument:
+            # The transforms give f a copy of each argument, so that an in-place write inside f
+            # cannot reach the caller. A traced function makes no in-place writes (they are
+            # refused), so the program reads the argument itself.
+            self._seen[id(result)] = (refs[0], result)
+            return
+        output = self._new_slot(result)
+        self.steps.append(Step(function, what, tuple(refs), params, output, tuple(np.shape(result)),
+                               getattr(result, "dtype", None), unseen))
+
+    def rule_starts(self, what: tuple, inputs: tuple) -> None:
+        """A gradient rule is called with ``inputs``: what it computes from them with plain
+        numpy, the tracer will not see (``saw`` marks such arrays)."""
+        self._rules.append(what[0].name)
+        for x in inputs:
+            x = _value(x)
+            self._known[id(x)] = x
+
+    def _param(self, value: Any) -> Any:
+        """A keyword parameter as the program reads it: an array some step produced (an index
+        computed from the inputs) becomes a ``SlotParam``, also inside tuples (x[rows, labels])."""
+        if isinstance(value, tuple):
+            return tuple(self._param(v) for v in value)
+        value = _value(value)
+        if isinstance(value, (np.ndarray, np.generic)):
+            ref = self.ref(value)
+            if isinstance(ref, int):
+                return SlotParam(ref)
+        return value
+
+    def ref(self, value: Any) -> Any:
+        """The slot holding ``value`` if a step produced it (or it is an input), else a Constant."""
+        seen = self._seen.get(id(value))
+        return seen[0] if seen is not None else Constant(value)
+
+    def _new_slot(self, value: Any) -> int:
+        slot = len(self.values)
+        self.values.append(value)
+        self._seen[id(value)] = (slot, value)
+        return slot
+
+
+def _value(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x

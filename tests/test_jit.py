@@ -1,0 +1,313 @@
+"""``jit``: a traced program gives what the eager engine gives, and refuses what it cannot replay.
+
+Each comparison runs the function twice through ``jit``: the first call traces (its result
+is the traced run's), the second replays the program. Both must equal the eager transform,
+on the inputs of the trace and on new inputs of the same shapes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nn
+from autograd_core import (
+    JitError,
+    Tensor,
+    grad,
+    hvp,
+    jit,
+    no_grad,
+    value_and_grad,
+    where,
+)
+from autograd_core.replay.jitted import RETRACE_WARNING
+from fuzz_graphs import ENGINE, programs, run
+from gradient_cases import all_cases
+
+TOLERANCE = dict(rtol=1e-12, atol=1e-12)
+
+
+def assert_same(a, b) -> None:
+    """Equal results, structure included, to 1e-12 (NaN where the eager engine gives NaN)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for key in a:
+            assert_same(a[key], b[key])
+    elif isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+    else:
+        assert isinstance(b, np.ndarray), f"jit returned {type(b).__name__}, not an array"
+        assert np.shape(a) == b.shape and np.asarray(a).dtype == b.dtype
+        np.testing.assert_allclose(b, a, equal_nan=True, **TOLERANCE)
+
+
+def nearby(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """New inputs of the same shapes and signs, each value moved by up to 5%."""
+    return [a * (1 + 0.05 * rng.uniform(-1, 1, np.shape(a))) for a in arrays]
+
+
+# ------------------------------------------------------------------ every rule of the table
+@pytest.mark.parametrize("name, case", all_cases(), ids=[f"{n}: {c.label}" for n, c in all_cases()])
+def test_jit_of_value_and_grad_matches_the_engine_on_every_rule(name, case):
+    def loss(*xs):
+        out = case.fn(*xs)
+        weights = np.linspace(0.5, 1.5, out.data.size).reshape(out.shape)   # not a gradient of ones
+        return (out * weights).sum()
+
+    argnums = tuple(range(len(case.inputs)))
+    eager = value_and_grad(loss, argnums)
+    jitted = jit(value_and_grad(loss, argnums))
+    rng = np.random.default_rng(0)
+    for inputs in (case.inputs, case.inputs, nearby(case.inputs, rng)):
+        assert_same(eager(*inputs), jitted(*inputs))
+    assert len(jitted.programs) == 1
+
+
+# ------------------------------------------------------------------ random expression graphs
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs("smooth"), new_seed=st.integers(0, 2**16))
+def test_jit_matches_the_engine_on_random_graphs(program, new_seed):
+    leaves = program.grad_leaves()
+    if not leaves:
+        return
+    rng = np.random.default_rng(program.seed)
+    sinks = program.sinks()
+
+    def loss(*xs):
+        values = run(program, ENGINE, leaves=list(xs))
+        total = 0.0
+        for index in sinks:
+            value = values[index]
+            total = total + (value * np.cos(np.arange(value.data.size)).reshape(value.shape)).sum()
+        return total
+
+    inputs = [program.nodes[i].value for i in leaves]
+    argnums = tuple(range(len(inputs)))
+    jitted = jit(value_and_grad(loss, argnums, allow_unused=True))
+    # New values anywhere (signs flip: a relu or a max decides differently than when traced).
+    other = [np.random.default_rng(new_seed).standard_normal(np.shape(x)) for x in inputs]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for xs in (inputs, inputs, nearby(inputs, rng), other):
+            assert_same(value_and_grad(loss, argnums, allow_unused=True)(*xs), jitted(*xs))
+
+
+# ------------------------------------------------------------------ nn models
+def test_jit_of_an_nn_training_step_matches_the_engine():
+    model = nn.Sequential(nn.Dense(6, 5), nn.Sigmoid(), nn.Dense(5, 3), nn.Sigmoid())
+    cost = nn.QuadraticCost()
+    params = {name: p.data.copy() for name, p in model.named_parameters()}
+
+    def loss(params, x, y):
+        return cost(nn.functional_call(model, params, Tensor(x)), Tensor(y))
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((4, 6)), np.eye(3)[rng.integers(0, 3, 4)]
+    eager, jitted = value_and_grad(loss), jit(value_and_grad(loss))
+    for _ in range(3):
+        assert_same(eager(params, x, y), jitted(params, x, y))
+        x = rng.random((4, 6))
+    value, grads = jitted(params, x, y)
+    assert set(grads) == set(params) and value.shape == ()
+
+
+def test_jit_of_a_softmax_cross_entropy_model_with_integer_labels():
+    model = nn.Sequential(nn.Dense(4, 6), nn.ReLU(), nn.Dense(6, 3))
+    cost = nn.SoftmaxCrossEntropy()
+    params = {name: p.data.copy() for name, p in model.named_parameters()}
+
+    def loss(params, x, labels):
+        return cost(nn.functional_call(model, params, Tensor(x)), labels)
+
+    rng = np.random.default_rng(2)
+    jitted = jit(value_and_grad(loss))
+    for _ in range(3):
+        x, labels = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+        assert_same(value_and_grad(loss)(params, x, labels), jitted(params, x, labels))
+
+
+def test_the_data_gradient_is_never_computed():
+    def loss(W, x):
+        return (x @ W.T).sigmoid().sum()
+
+    W, x = np.ones((3, 8)), np.ones((5, 8))
+    program = jit(grad(loss)).program(W, x)
+    # Tracing differentiates every input (each is a tensor that requires grad); the program
+    # keeps only what d/dW needs: no step returns an array of x's shape.
+    assert not any(step.shape == x.shape for step in program.steps)
+    assert any(step.is_rule and step.primitive.name == "sigmoid" for step in program.steps)
+
+
+# ------------------------------------------------------------------ second order
+def test_hvp_jits_and_matches_the_engine():
+    def f(x):
+        return (x.tanh() * x.sigmoid()).sum() + (x * x * x).sum()
+
+    def h(x, v):
+        return hvp(f, x, v)
+
+    rng = np.random.default_rng(3)
+    jitted = jit(h)
+    for _ in range(3):
+        x, v = rng.standard_normal(5), rng.standard_normal(5)
+        assert_same(h(x, v), jitted(x, v))
+
+
+def test_a_second_derivative_through_a_masking_rule_is_refused():
+    def f(x):
+        return (x.relu() * x).sum()
+
+    with pytest.raises(JitError, match="relu"):
+        jit(lambda x, v: hvp(f, x, v))(np.array([1.0, -2.0]), np.ones(2))
+
+
+# ------------------------------------------------------------------ signatures
+def test_a_new_shape_or_dtype_traces_again_and_each_program_is_kept():
+    jitted = jit(grad(lambda x: (x * x).sum()))
+    jitted(np.ones(3))
+    jitted(np.ones(3) * 2)
+    assert len(jitted.programs) == 1
+    np.testing.assert_array_equal(jitted(np.arange(4.0)), 2 * np.arange(4.0))
+    out32 = jitted(np.ones(3, dtype=np.float32))
+    assert out32.dtype == np.float32
+    assert len(jitted.programs) == 3
+
+
+def test_static_arguments_are_part_of_the_signature():
+    def f(x, power):
+        y = x
+        for _ in range(power - 1):        # Python control flow on a static value: fine
+            y = y * x
+        return y.sum()
+
+    jitted = jit(grad(f), static_argnums=1)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(jitted(x, 2), 2 * x)
+    np.testing.assert_allclose(jitted(x, 3), 3 * x**2)
+    np.testing.assert_allclose(jitted(x, 2), 2 * x)
+    assert len(jitted.programs) == 2
+    with pytest.raises(TypeError, match="hashable"):
+        jitted(x, [3])
+
+
+def test_retracing_many_signatures_warns():
+    jitted = jit(lambda x: x * 2)
+    with pytest.warns(UserWarning, match="traced 8 signatures"):
+        for n in range(1, RETRACE_WARNING + 1):
+            jitted(np.ones(n))
+
+
+# ------------------------------------------------------------------ what a trace refuses
+@pytest.mark.parametrize("body, message", [
+    (lambda x: (x * 1.0).__iadd__(1.0), "in-place"),
+    (lambda x: x.sum() if bool(x.sum() > 0) else -x.sum(), "reads a traced tensor's value"),
+    (lambda x: x * float(x.sum()), "reads a traced tensor's value"),
+    (lambda x: x * np.asarray(x), "reads a traced tensor's value"),
+    (lambda x: where(x > 0, x, 0.0), "reads a traced tensor's value"),
+])
+def test_what_a_replay_could_not_repeat_raises_at_trace_time(body, message):
+    with pytest.raises(JitError, match=message):
+        jit(body)(np.array([1.0, -2.0]))
+
+
+def test_backward_inside_a_traced_function_is_refused():
+    def f(x):
+        loss = (x * x).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(JitError, match="value_and_grad"):
+        jit(f)(np.ones(2))
+
+
+def test_a_refused_trace_leaves_nothing_behind_and_the_engine_works_after_it():
+    jitted = jit(lambda x: (x * 1.0).__iadd__(1.0))
+    with pytest.raises(JitError):
+        jitted(np.ones(2))
+    assert jitted.programs == {}
+    x = Tensor(np.ones(2), requires_grad=True)
+    y = x * 1.0
+    y += 1.0                               # in-place outside jit is allowed again
+    assert float(y.sum()) == 4.0
+
+
+def test_bad_arguments_raise_clear_errors():
+    jitted = jit(lambda x: x * 2)
+    with pytest.raises(TypeError, match="positionally"):
+        jitted(x=np.ones(2))
+    with pytest.raises(JitError, match="requires grad"):
+        jitted(Tensor(np.ones(2), requires_grad=True))
+    with pytest.raises(TypeError, match="dtype"):
+        jitted(np.array(["a"]))
+    with pytest.raises(ValueError, match="static_argnums"):
+        jit(lambda x: x, static_argnums=3)(np.ones(2))
+    with pytest.raises(TypeError, match="callable"):
+        jit(3)
+
+
+# ------------------------------------------------------------------ arguments and results
+def test_arguments_are_never_modified_and_results_are_arrays_of_their_own():
+    def f(x, y):
+        return x, x, (x * y).sum()
+
+    jitted = jit(f)
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    for _ in range(2):
+        a, b, total = jitted(x, y)
+        assert not np.shares_memory(a, x) and not np.shares_memory(a, b)
+        a[...] = 0.0
+        np.testing.assert_array_equal(x, [1.0, 2.0])
+        assert isinstance(total, np.ndarray) and total.shape == () and total == 11.0
+
+
+def test_python_runs_only_while_tracing():
+    calls = []
+    captured = np.array([1.0, 2.0])
+
+    def f(x):
+        calls.append(1)                    # a side effect: happens once per signature
+        return x * captured                # a captured array: its value when traced
+
+    jitted = jit(f)
+    np.testing.assert_array_equal(jitted(np.ones(2)), [1.0, 2.0])
+    captured[...] = 10.0
+    np.testing.assert_array_equal(jitted(np.ones(2)), [1.0, 2.0])
+    assert calls == [1]
+
+
+def test_no_grad_inside_a_traced_function_is_traced_too():
+    def f(x):
+        with no_grad():
+            scale = x.sum()
+        return x * scale
+
+    jitted = jit(f)
+    jitted(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(jitted(np.array([2.0, 2.0])), [8.0, 8.0])
+
+
+# ------------------------------------------------------------------ the printed program
+def test_the_program_prints_as_python_with_shapes_and_the_vjps_applied():
+    def loss(W, b, x, y):
+        a = (x @ W.T + b).sigmoid()
+        return 0.5 * ((a - y) ** 2).sum(axis=1).mean()
+
+    W, b, x, y = np.ones((3, 4)), np.zeros(3), np.ones((2, 4)), np.zeros((2, 3))
+    jitted = jit(value_and_grad(loss, argnums=(0, 1)))
+    program = jitted.program(W, b, x, y)
+    text = str(program)
+    assert text.count("\n    v") == len(program) and "def program(a0, a1, a2, a3):" in text
+    assert "sigmoid_vjp0(" in text and "x̄ = g ⊙ z ⊙ (1 − z)" in text
+    assert "# a2: (2, 4) float64" in text and "(2, 3) float64" in text
+    # The printed source is the function that runs: executing it gives the jitted result.
+    namespace = dict(program._write()[1])
+    exec(program.source, namespace)
+    assert_same(jitted(W, b, x, y), namespace["program"](W, b, x, y))
+    assert repr(program) == f"<jit program of value_and_grad_f: {len(program)} steps>" or "steps" in repr(program)
