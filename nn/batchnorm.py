@@ -51,6 +51,12 @@ class BatchNorm(Module):
                 f"BatchNorm({self.num_features}): training needs a batch of at least 2 rows to estimate "
                 f"a variance, got shape {shape}. Use eval() for single examples."
             )
+        if ac.is_tracing():
+            raise ac.JitError(
+                f"BatchNorm({self.num_features}): training updates the running mean and variance, "
+                "which a jitted function would do only when traced. Jit the evaluation "
+                "(model.eval()), or train this model without jit."
+            )
         mu = ac.mean(x, axis=0)
         centred = ac.sub(x, mu)
         var = ac.mean(ac.mul(centred, centred), axis=0)

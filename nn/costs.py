@@ -37,6 +37,37 @@ def _values(x: Any) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
+#: The primitives of this module (not differentiable, so no rules): kept apart from the engine's.
+LABEL_PRIMITIVES: dict = {}
+
+
+@ac.primitive("one_hot", "y = the rows of the identity matrix picked by integer labels",
+              why="the labels are checked each time it runs, a jitted replay included",
+              table=LABEL_PRIMITIVES)
+def one_hot(labels, classes, dtype):
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        raise ValueError(
+            f"labels must be in [0, {classes - 1}] for {classes} classes; "
+            f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
+        )
+    return np.eye(classes, dtype=dtype)[labels]
+
+
+one_hot.defvjp(None)
+
+
+def _refuse_value_mask(cost: str) -> None:
+    """The 0 · ln 0 = 0 case is found from the values, which a jitted program would keep from
+    the call that traced it."""
+    if ac.is_tracing():
+        raise ac.JitError(
+            f"{cost}: on probabilities, the cost looks at the values to take 0 · ln 0 = 0, which "
+            f"jit cannot trace. Give it the pre-activations instead ({cost}(from_logits=True)), "
+            "which is also more stable."
+        )
+
+
 def _shape(x: Any) -> tuple[int, ...]:
     # Tensors and arrays without np.shape's dispatch: the cost's check 0.36 -> 0.22 µs.
     data = x.data if isinstance(x, Tensor) else x
@@ -223,6 +254,7 @@ class CrossEntropyCost:
         # multiplying by a mask: 0 · ln 0 would be NaN, and a is replaced only at those
         # entries, so the value and gradient are untouched everywhere else; ∂/∂a of the
         # dropped term is 0, not 0/0.
+        _refuse_value_mask("CrossEntropyCost")
         first_dropped = (a == 0) & (y_values == 0)       # y ln a        with y = a = 0
         second_dropped = (a == 1) & (y_values == 1)      # (1 − y) ln(1 − a) with y = a = 1
         log_a = ac.log(ac.where(first_dropped, 1.0, output))
@@ -332,15 +364,10 @@ class CategoricalCrossEntropy:
                     f"{name}: {labels.shape[0]} labels for a batch of {shape[0]} rows "
                     f"(output shape {shape}); give one label per row."
                 )
-            bad = (labels < 0) | (labels >= shape[1])
-            if bad.any():
-                raise ValueError(
-                    f"{name}: labels must be in [0, {shape[1] - 1}] for {shape[1]} classes; "
-                    f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
-                )
-            y = np.zeros(shape, dtype=_values(output).dtype)
-            y[np.arange(shape[0]), labels] = 1.0
-            return y
+            try:
+                return one_hot(labels, classes=shape[1], dtype=_values(output).dtype)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         _check_same_shape(name, output, target)
         return _as_operand(target)
 
@@ -357,6 +384,7 @@ class CategoricalCrossEntropy:
                 f"or pass the logits with {name}(from_logits=True)."
             )
         # As in CrossEntropyCost: a `where`, so that a is replaced only where the term is 0 anyway.
+        _refuse_value_mask(name)
         return ac.log(ac.where((a == 0) & (_values(y) == 0), 1.0, output))
 
     def __repr__(self) -> str:

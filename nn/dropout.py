@@ -50,6 +50,11 @@ class Dropout(Module):
     def forward(self, x: Any) -> Any:
         if not self.training or self.p == 0:
             return x
+        if ac.is_tracing():
+            raise ac.JitError(
+                "Dropout: a jitted function would reuse the mask drawn when it was traced on every "
+                "call. Jit the evaluation (model.eval()), or train this model without jit."
+            )
         data = x.data if isinstance(x, ac.Tensor) else np.asarray(x)
         rng = np.random.default_rng((int(self.seed), int(self.calls)))
         self.calls += 1
