@@ -121,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--against-reference", action="store_true",
                    help="train nn.reference beside the engine and print the largest weight difference "
                         "after each epoch (sigmoid layers, sgd, quadratic or cross-entropy)")
+    t.add_argument("--blas-threads", type=int, default=1,
+                   help="threads numpy's BLAS may use while training (default 1: on mini-batches this small "
+                        "more threads only contend, several times slower on a busy machine); needs "
+                        "threadpoolctl, which scikit-learn brings, else set OPENBLAS_NUM_THREADS")
     t.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     e = commands.add_parser("evaluate", help="accuracy of a saved model on its dataset's test data",
                             description="Evaluate a model written by `train --save`.")
@@ -233,9 +237,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
             f"({row['seconds']:.2f} s)" + ("" if twin is None else f"; largest difference from "
                                            f"nn.reference {twin:.1e}"))
 
-    history = train.fit(model, cost, optimizer, (x, y), opts["epochs"], opts["batch_size"], eval=held_out,
-                        seed=args.seed, callbacks=[*callbacks, report], lmbda=opts["lmbda"],
-                        progress=False if args.quiet else None)
+    with _blas_threads(args.blas_threads):
+        history = train.fit(model, cost, optimizer, (x, y), opts["epochs"], opts["batch_size"],
+                            eval=held_out, seed=args.seed, callbacks=[*callbacks, report],
+                            lmbda=opts["lmbda"], progress=False if args.quiet else None)
     if history.stopped:
         print(history.stopped, file=sys.stderr)
     meta = {"sizes": sizes, "activation": opts["activation"], "cost": opts["cost"], "dataset": args.dataset,
@@ -267,6 +272,17 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{args.dataset}: test accuracy {final:.2%} after {len(history)} epochs (best {accuracy:.2%}), "
           f"{seconds:.1f} s, {history.form} form")
     return {"history": history, "model": model}
+
+
+def _blas_threads(threads: int):
+    """A context that limits numpy's BLAS to ``threads`` (threadpoolctl), or changes nothing without it."""
+    if threads <= 0:
+        raise UsageError(f"--blas-threads must be positive, got {threads}")
+    try:
+        from threadpoolctl import threadpool_limits  # optional: installed with scikit-learn
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def _graph(model: Any, cost: Any, x: np.ndarray, labels: np.ndarray, path: str) -> None:

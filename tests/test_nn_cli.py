@@ -259,3 +259,21 @@ def test_saving_is_atomic_a_failed_write_keeps_the_previous_file(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         cli.save_model(path, model, meta)
     assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["model.npz"]   # no temporary left
+
+
+def test_training_runs_with_one_blas_thread_by_default(capsys, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="installed with scikit-learn")
+    seen = []
+    real = cli.train.fit
+
+    def fit_noting_the_threads(*args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                     if pool["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli.train, "fit", fit_noting_the_threads)
+    argv = ["train", "--dataset", "moons", "--epochs", "1", "--quiet"]
+    assert cli.main(argv) == 0 and cli.main([*argv, "--blas-threads", "2"]) == 0
+    assert seen[0] == {1} and seen[1] and max(seen[1]) <= 2           # numpy's BLAS was limited as asked
+    status, _, err = _run(capsys, *argv, "--blas-threads", "0")
+    assert status == 2 and "--blas-threads must be positive" in err

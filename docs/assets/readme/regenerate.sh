@@ -5,8 +5,6 @@
 set -euo pipefail
 out="${1:-$(dirname "$0")}"
 python="${PYTHON:-python}"
-# One BLAS thread: on networks this small, threads only slow the training down.
-export OPENBLAS_NUM_THREADS=1
 
 "$python" -m nn train --quiet --plot "$out/curves.png"
 "$python" -m nn train --quiet --dataset spirals --sizes 2,30,3 --activation tanh --cost softmax-cross-entropy --optimizer adam --eta 0.02 --epochs 60 --boundary "$out/boundary.png"
