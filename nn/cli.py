@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -237,7 +238,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
             f"({row['seconds']:.2f} s)" + ("" if twin is None else f"; largest difference from "
                                            f"nn.reference {twin:.1e}"))
 
-    with _blas_threads(args.blas_threads):
+    # Silenced: fit's warning on a NaN/inf cost and numpy's overflow warnings that lead to it;
+    # history.stopped says it in one line below.
+    with _blas_threads(args.blas_threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         history = train.fit(model, cost, optimizer, (x, y), opts["epochs"], opts["batch_size"],
                             eval=held_out, seed=args.seed, callbacks=[*callbacks, report],
                             lmbda=opts["lmbda"], progress=False if args.quiet else None)
@@ -266,11 +270,12 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         _graph(model, cost, x[:opts["batch_size"]], y[:opts["batch_size"]], args.graph)
     if args.check_bp:
         _check_bp(model, cost, x[:opts["batch_size"]], y[:opts["batch_size"]], opts, len(x), classes)
-    accuracy = max(history["eval_accuracy"], default=float("nan"))
-    final = history[-1]["eval_accuracy"] if len(history) else float("nan")
-    seconds = sum(history["seconds"])
-    print(f"{args.dataset}: test accuracy {final:.2%} after {len(history)} epochs (best {accuracy:.2%}), "
-          f"{seconds:.1f} s, {history.form} form")
+    if not len(history):
+        print(f"{args.dataset}: no epoch completed")
+        return {"history": history, "model": model}
+    accuracy = max(history["eval_accuracy"])
+    print(f"{args.dataset}: test accuracy {history[-1]['eval_accuracy']:.2%} after {len(history)} epochs "
+          f"(best {accuracy:.2%}), {sum(history['seconds']):.1f} s, {history.form} form")
     return {"history": history, "model": model}
 
 
@@ -358,7 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     main.result = result  # for tests: what the last call produced
     stopped = result["history"].stopped if "history" in result else None
-    return 130 if stopped and stopped.startswith("interrupted") else 0  # 130: the shell's code for Ctrl-C
+    if stopped and stopped.startswith("interrupted"):
+        return 130                              # the shell's code for Ctrl-C
+    return 1 if stopped and "cost became" in stopped else 0
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

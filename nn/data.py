@@ -86,8 +86,10 @@ def _read_bytes(path: str) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, gzip.BadGzipFile) as error:
-        raise DataError(f"{path}: not a complete gzip file ({error}): it is truncated or corrupt. "
-                        "Delete it and get it again.") from None
+        published = CHECKSUMS.get(os.path.basename(path), {}).get("size")
+        sizes = f"{len(raw)} bytes" + (f", the published file {published}" if published else "")
+        raise DataError(f"{path}: not a complete gzip file ({sizes}; {error}): it is truncated or "
+                        "corrupt. Delete it and get it again.") from None
 
 
 def read_idx(path: str, magic: int) -> np.ndarray:

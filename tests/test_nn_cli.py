@@ -26,7 +26,8 @@ def test_help_lists_every_option():
     assert result.returncode == 0, result.stderr
     for option in ("--dataset", "--data-dir", "--download", "--sizes", "--activation", "--cost", "--eta",
                    "--epochs", "--batch-size", "--lmbda", "--optimizer", "--seed", "--preset", "--save",
-                   "--plot", "--graph", "--check-bp", "--against-reference", "--quiet"):
+                   "--plot", "--speed", "--boundary", "--graph", "--check-bp", "--against-reference",
+                   "--blas-threads", "--quiet"):
         assert option in result.stdout
 
 
@@ -277,3 +278,11 @@ def test_training_runs_with_one_blas_thread_by_default(capsys, monkeypatch):
     assert seen[0] == {1} and seen[1] and max(seen[1]) <= 2           # numpy's BLAS was limited as asked
     status, _, err = _run(capsys, *argv, "--blas-threads", "0")
     assert status == 2 and "--blas-threads must be positive" in err
+
+
+def test_a_diverging_run_ends_with_one_line_of_advice_and_status_1(capsys):
+    require("sklearn", "the default dataset is scikit-learn's 8x8 digits (extra `digits`)")
+    status, out, err = _run(capsys, "train", "--cost", "cross-entropy", "--eta", "1000", "--epochs", "2")
+    assert status == 1 and out.strip().endswith("digits: no epoch completed")
+    assert err.strip().startswith("stopped in epoch 1: the cost became") and "smaller one" in err
+    assert len(err.strip().splitlines()) == 1 and "Warning" not in err

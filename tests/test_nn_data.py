@@ -61,8 +61,12 @@ def test_truncated_and_wrong_files_name_the_file_and_sizes(tmp_path):
         data.read_idx(str(path), 2051)
     cut = tmp_path / "cut.gz"
     cut.write_bytes(path.read_bytes()[:15])
-    with pytest.raises(data.DataError, match=r"cut\.gz: not a complete gzip file"):
+    with pytest.raises(data.DataError, match=r"cut\.gz: not a complete gzip file \(15 bytes;"):
         data.read_idx(str(cut), 2049)
+    published = tmp_path / data.TEST_LABELS                      # a name whose size is published
+    published.write_bytes(cut.read_bytes())
+    with pytest.raises(data.DataError, match=r"\(15 bytes, the published file 4542; .*truncated"):
+        data.read_idx(str(published), 2049)
 
 
 def test_missing_folder_says_how_to_get_mnist(tmp_path):
