@@ -158,3 +158,10 @@ def test_the_test_suites_fence_options_are_dropped_for_the_site():
     page = "```python no-run\nx = 1\n```\n\n````bash no-run\nls\n````\n\n```python\ny = 2\n```\n"
     expected = "```python\nx = 1\n```\n\n````bash\nls\n````\n\n```python\ny = 2\n```\n"
     assert fences.strip_options(page) == expected
+
+
+def test_the_landing_page_links_the_step_through_page_directly():
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    assert "](generated/step-through.html)" in index
+    pictures = _module(DOCS / "figures" / "fig_diagrams.py").PICTURES
+    assert "step-through.html" in pictures["drawing.md"].values()
