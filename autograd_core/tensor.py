@@ -354,8 +354,8 @@ class RemovableHandle:
 
 def _refuse_reading_values(what: str) -> None:
     watch.refuse(f"{what} reads a traced tensor's value",
-                 "Its result is a plain value that the program cannot follow: use tensor "
-                 "operations (where, maximum, clip) instead of Python branches on values, or "
+                 "Its result is a plain value that the program cannot follow: decide per element "
+                 "with operations (maximum, minimum, clip, relu, abs) instead of a Python branch, or "
                  "pass the value as a static argument (jit(f, static_argnums=...)).")
 
 

@@ -116,6 +116,46 @@ def engine_chain(problem: dict[str, Any]):
     return run
 
 
+def chain_loss(ws: list, x: Any) -> Any:
+    """The engine row's chain as a function of the w_i (for jit): Σ y, or y on scalars."""
+    y = x
+    for w in ws:
+        y = (y * w + C).relu()
+    return y if y.ndim == 0 else y.sum()
+
+
+def jit_chain(problem: dict[str, Any]):
+    """``jit(grad(chain_loss))``: traced once, then the straight-line program."""
+    from autograd_core import grad, jit
+
+    gradient = jit(grad(chain_loss))
+    ws, x = [w.copy() for w in problem["ws"]], problem["x"]
+
+    def run() -> list:
+        return gradient(ws, x)
+
+    return run
+
+
+def jax_chain(problem: dict[str, Any], jax: Any):
+    """``jax.jit(jax.grad(...))`` of the same chain, on the CPU in float64."""
+    import jax.numpy as jnp
+
+    def loss(ws, x):
+        y = x
+        for w in ws:
+            y = jnp.maximum(y * w + C, 0.0)
+        return jnp.sum(y)
+
+    gradient = jax.jit(jax.grad(loss))
+    ws, x = [jnp.asarray(w) for w in problem["ws"]], jnp.asarray(problem["x"])
+
+    def run() -> Any:
+        return jax.block_until_ready(gradient(ws, x))
+
+    return run
+
+
 def torch_chain(problem: dict[str, Any], torch: Any):
     ws = [torch.tensor(w, requires_grad=True) for w in problem["ws"]]
     x = torch.tensor(problem["x"])

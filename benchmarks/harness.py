@@ -67,6 +67,17 @@ def torch_single_thread() -> Any | None:
     return torch
 
 
+def jax_cpu() -> Any | None:
+    """JAX on the CPU in float64 (the peer of ``jit``), if installed."""
+    if os.environ.get("BENCHMARKS_NO_PEERS") == "1":
+        return None
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    jax = optional("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
 def time_side_by_side(systems: dict[str, Callable[[], Any]], repeats: int,
                       budget: float) -> dict[str, float]:
     """Median over ``repeats`` of the mean seconds per call, systems interleaved per repeat.

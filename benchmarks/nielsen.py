@@ -112,6 +112,71 @@ class Engine(System):
                 p.grad = None
 
 
+def nielsen_cost(params: list, x: Any, y: Any) -> Any:
+    """The Engine row's cost as a function of its parameters, [W1, b1, W2, b2, ...] (for jit)."""
+    a = x
+    for W, b in zip(params[0::2], params[1::2]):
+        a = (a @ W.T + b).sigmoid()
+    diff = a - y
+    return (diff * diff).sum() * (0.5 / len(x))
+
+
+class Jit(System):
+    """The same cost, ``jit(value_and_grad(cost))``: traced once, then a straight-line program.
+    The update is the floor's (in place, in numpy)."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        from autograd_core import jit, value_and_grad
+
+        self.params = [p.copy() for pair in zip(problem["weights"], problem["biases"]) for p in pair]
+        self.x, self.y = problem["x"], problem["y"]
+        self.step_fn = jit(value_and_grad(nielsen_cost))
+
+    def forward(self) -> Any:
+        return None          # one call runs forward and backward
+
+    def backward(self, state: Any) -> None:
+        self.grads = self.step_fn(self.params, self.x, self.y)[1]
+
+    def update(self) -> None:
+        for p, g in zip(self.params, self.grads):
+            g *= ETA
+            p -= g
+
+
+class JaxJit(System):
+    """``jax.jit(jax.value_and_grad(cost))`` on the CPU, float64; the update inside the jitted
+    step, as JAX code is written (arrays are immutable)."""
+
+    def __init__(self, problem: dict[str, Any], jax: Any) -> None:
+        import jax.numpy as jnp
+
+        def cost(params, x, y):
+            a = x
+            for W, b in zip(params[0::2], params[1::2]):
+                a = jax.nn.sigmoid(a @ W.T + b)
+            diff = a - y
+            return jnp.sum(diff * diff) * (0.5 / x.shape[0])
+
+        def train_step(params, x, y):
+            value, grads = jax.value_and_grad(cost)(params, x, y)
+            return value, [p - ETA * g for p, g in zip(params, grads)]
+
+        self.params = [jnp.asarray(p) for pair in zip(problem["weights"], problem["biases"]) for p in pair]
+        self.x, self.y = jnp.asarray(problem["x"]), jnp.asarray(problem["y"])
+        self.train_step = jax.jit(train_step)
+
+    def forward(self) -> Any:
+        return None
+
+    def backward(self, state: Any) -> None:
+        value, self.params = self.train_step(self.params, self.x, self.y)
+        value.block_until_ready()
+
+    def update(self) -> None:
+        pass                 # done inside the jitted step
+
+
 class NnBlocks(System):
     """The same network from ``nn`` blocks (nn.Dense, nn.Sigmoid, nn.QuadraticCost, nn.SGD):
     composed from the engine's primitives, or with ``fused=True`` the fused dense layer and

@@ -12,19 +12,37 @@ from collections.abc import Callable
 from typing import Any
 
 from . import chain, finite_differences, nielsen
-from .harness import optional, row, run_child, skipped, time_side_by_side, torch_single_thread, why_missing
+from .harness import (
+    jax_cpu,
+    median_seconds,
+    optional,
+    row,
+    run_child,
+    skipped,
+    time_side_by_side,
+    torch_single_thread,
+    why_missing,
+)
 
 FLOOR = "numpy BP1–BP4 by hand"
 ENGINE = "this project (engine)"
 NN = "this project (nn blocks)"
 NN_FUSED = "this project (nn blocks, fused=True)"
+JIT = "this project (jit)"
+JAX = "JAX jit (CPU)"
 LOWER_BOUND = "lower bound: minimal Python tape (chain.py)"
 
 
 def _nielsen_systems(problem: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every available system for the Nielsen step, and rows for the peers that are missing."""
-    systems: dict[str, Any] = {FLOOR: nielsen.NumpyFloor(problem), ENGINE: nielsen.Engine(problem)}
+    systems: dict[str, Any] = {FLOOR: nielsen.NumpyFloor(problem), ENGINE: nielsen.Engine(problem),
+                               JIT: nielsen.Jit(problem)}
     missing = []
+    jax = jax_cpu()
+    if jax is not None:
+        systems[JAX] = nielsen.JaxJit(problem, jax)
+    else:
+        missing.append((JAX, why_missing("pip install jax")))
     for name, fused in ((NN, False), (NN_FUSED, True)):
         try:
             systems[name] = nielsen.NnBlocks(problem, fused=fused)
@@ -52,7 +70,32 @@ def _sgd_step(label: str, sizes: list[int], batch: int, repeats: int, budget: fl
     medians = time_side_by_side({name: s.step for name, s in systems.items()}, repeats, budget)
     floor = medians[FLOOR]
     rows = [row(label, name, seconds * 1e6, "µs/step", floor * 1e6) for name, seconds in medians.items()]
-    return rows + [skipped(label, name, why) for name, why in missing]
+    return rows + [skipped(label, name, why) for name, why in missing] + [_first_call(label, problem)]
+
+
+def _first_call(label: str, problem: dict[str, Any]) -> dict[str, Any]:
+    """jit's first call (the trace) and second (compiling the program), ÷ one eager step of
+    the same value_and_grad."""
+    from autograd_core import jit, value_and_grad
+
+    params = [p.copy() for pair in zip(problem["weights"], problem["biases"]) for p in pair]
+    args = (params, problem["x"], problem["y"])
+    eager = value_and_grad(nielsen.nielsen_cost)
+    eager(*args)
+    step = median_seconds(lambda: eager(*args), 21)
+    first, second = [], []
+    for _ in range(7):
+        jitted = jit(value_and_grad(nielsen.nielsen_cost))
+        start = time.perf_counter()
+        jitted(*args)
+        middle = time.perf_counter()
+        jitted(*args)
+        first.append(middle - start)
+        second.append(time.perf_counter() - middle)
+    f, s = statistics.median(first), statistics.median(second)
+    return row(label, f"{JIT}: first call ÷ eager step", f / step, "ratio",
+               note=f"first call (trace) {f * 1e6:.0f} µs, second (compile) {s * 1e6:.0f} µs, "
+                    f"eager step {step * 1e6:.0f} µs")
 
 
 def scenario_1(smoke: bool, repeats: int, budget: float) -> list:
@@ -84,8 +127,14 @@ def scenario_4(smoke: bool, repeats: int, budget: float) -> list:
         systems: dict[str, Callable[[], Any]] = {
             "numpy chain by hand": chain.numpy_chain(problem),
             ENGINE: chain.engine_chain(problem),
+            JIT: chain.jit_chain(problem),
             LOWER_BOUND: chain.minimal_tape_chain(problem),
         }
+        jax = jax_cpu()
+        if jax is not None:
+            systems[JAX] = chain.jax_chain(problem, jax)
+        else:
+            skips.append(skipped(label, JAX, why_missing("pip install jax")))
         torch = torch_single_thread()
         if torch is not None:
             systems["PyTorch eager (CPU)"] = chain.torch_chain(problem, torch)

@@ -22,15 +22,18 @@ def test_chain_systems_compute_the_same_gradients(size):
     for w in ws:
         y = (y * w + chain.C).relu()
     y.sum().backward()
-    for i, (expected, from_tape, w) in enumerate(zip(by_hand, tape, ws)):
-        np.testing.assert_allclose(from_tape, expected, rtol=1e-12, err_msg=f"link {i}")
-        np.testing.assert_allclose(w.grad, expected, rtol=1e-12, err_msg=f"link {i}")
+    run_jit = chain.jit_chain(problem)
+    for jitted in (run_jit(), run_jit()):          # the traced call, then the replayed program
+        for i, (expected, from_tape, w, from_jit) in enumerate(zip(by_hand, tape, ws, jitted)):
+            np.testing.assert_allclose(from_tape, expected, rtol=1e-12, err_msg=f"link {i}")
+            np.testing.assert_allclose(w.grad, expected, rtol=1e-12, err_msg=f"link {i}")
+            np.testing.assert_allclose(from_jit, expected, rtol=1e-12, err_msg=f"jit, link {i}")
 
 
 def test_sgd_step_systems_update_the_weights_identically():
     problem = nielsen.make_problem([12, 5, 3], batch=4, seed=1)
     systems = [nielsen.NumpyFloor(problem), nielsen.Engine(problem), nielsen.NnBlocks(problem),
-               nielsen.NnBlocks(problem, fused=True)]
+               nielsen.NnBlocks(problem, fused=True), nielsen.Jit(problem)]
     for system in systems:
         system.step()
         system.step()
@@ -39,6 +42,8 @@ def test_sgd_step_systems_update_the_weights_identically():
         if isinstance(system, nielsen.NnBlocks):
             weights = [layer.W.data for layer in system.layers[::2]]
             biases = [layer.b.data for layer in system.layers[::2]]
+        elif isinstance(system, nielsen.Jit):
+            weights, biases = system.params[0::2], system.params[1::2]
         else:
             weights = [W.data for W in system.W]
             biases = [b.data for b in system.b]

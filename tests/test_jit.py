@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
+from fuzz_graphs import ENGINE, programs, run
+from gradient_cases import all_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +28,6 @@ from autograd_core import (
     where,
 )
 from autograd_core.replay.jitted import RETRACE_WARNING
-from fuzz_graphs import ENGINE, programs, run
-from gradient_cases import all_cases
 
 TOLERANCE = dict(rtol=1e-12, atol=1e-12)
 
@@ -310,4 +310,24 @@ def test_the_program_prints_as_python_with_shapes_and_the_vjps_applied():
     namespace = dict(program._write()[1])
     exec(program.source, namespace)
     assert_same(jitted(W, b, x, y), namespace["program"](W, b, x, y))
-    assert repr(program) == f"<jit program of value_and_grad_f: {len(program)} steps>" or "steps" in repr(program)
+    assert repr(program) == f"<jit program of loss: {len(program)} steps>"
+
+
+def test_the_program_printed_in_the_docs_is_what_jit_prints():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "transforms.md").read_text(encoding="utf-8")
+    start = page.index("```text\n# a0: (3, 4)") + len("```text\n")
+    shown = page[start:page.index("```", start)].rstrip("\n")
+
+    def loss_fn(W1, b1, W2, b2, x, y):
+        a1 = (x @ W1.T + b1).sigmoid()
+        a2 = (a1 @ W2.T + b2).sigmoid()
+        return 0.5 * ((a2 - y) ** 2).sum(axis=1).mean()
+
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    W2, b2 = rng.standard_normal((2, 3)), rng.standard_normal(2)
+    x, y = rng.random((5, 4)), np.eye(2)[rng.integers(0, 2, 5)]
+    step = jit(value_and_grad(loss_fn, argnums=(0, 1, 2, 3)))
+    assert shown == str(step.program(W1, b1, W2, b2, x, y))
