@@ -274,7 +274,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{args.dataset}: no epoch completed")
         return {"history": history, "model": model}
     accuracy = max(history["eval_accuracy"])
-    print(f"{args.dataset}: test accuracy {history[-1]['eval_accuracy']:.2%} after {len(history)} epochs "
+    print(f"{args.dataset}: test accuracy {history[-1]['eval_accuracy']:.2%} after {len(history)} "
+          f"epoch{'' if len(history) == 1 else 's'} "
           f"(best {accuracy:.2%}), {sum(history['seconds']):.1f} s, {history.form} form")
     return {"history": history, "model": model}
 
