@@ -7,6 +7,7 @@ on the inputs of the trace and on new inputs of the same shapes.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -30,6 +31,8 @@ from autograd_core import (
 from autograd_core.replay.jitted import RETRACE_WARNING
 
 TOLERANCE = dict(rtol=1e-12, atol=1e-12)
+# Random graphs per run; JIT_EXAMPLES=2000 for a longer search.
+EXAMPLES = int(os.environ.get("JIT_EXAMPLES", "60"))
 
 
 def assert_same(a, b) -> None:
@@ -71,7 +74,7 @@ def test_jit_of_value_and_grad_matches_the_engine_on_every_rule(name, case):
 
 
 # ------------------------------------------------------------------ random expression graphs
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs("smooth"), new_seed=st.integers(0, 2**16))
 def test_jit_matches_the_engine_on_random_graphs(program, new_seed):
     leaves = program.grad_leaves()

@@ -106,6 +106,9 @@ class Tracer:
         result = _value(result)
         if isinstance(what, tuple):
             self._rules.pop()                   # this rule has returned
+            # Its result is this step's: replayed, the rule recomputes all of it from its
+            # inputs, whatever it did inside out of the tracer's sight.
+            self._unseen.pop(id(result), None)
         if params:
             params = {key: self._param(value) for key, value in params.items()}
         refs = []
