@@ -127,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
                         "more threads only contend, several times slower on a busy machine); needs "
                         "threadpoolctl, which scikit-learn brings, else set OPENBLAS_NUM_THREADS")
     t.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    t.add_argument("--no-jit", action="store_true",
+                   help="run every mini-batch step eagerly; by default each step is replayed as a "
+                        "program traced once (autograd_core.jit) when the model allows: the same "
+                        "numbers, faster")
     e = commands.add_parser("evaluate", help="accuracy of a saved model on its dataset's test data",
                             description="Evaluate a model written by `train --save`.")
     e.add_argument("--model", required=True, help="the .npz written by `train --save`")
@@ -244,7 +248,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         warnings.simplefilter("ignore", RuntimeWarning)
         history = train.fit(model, cost, optimizer, (x, y), opts["epochs"], opts["batch_size"],
                             eval=held_out, seed=args.seed, callbacks=[*callbacks, report],
-                            lmbda=opts["lmbda"], progress=False if args.quiet else None)
+                            lmbda=opts["lmbda"], progress=False if args.quiet else None,
+                            jit=False if args.no_jit else None)
     if history.stopped:
         print(history.stopped, file=sys.stderr)
     meta = {"sizes": sizes, "activation": opts["activation"], "cost": opts["cost"], "dataset": args.dataset,
@@ -276,7 +281,10 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     accuracy = max(history["eval_accuracy"])
     print(f"{args.dataset}: test accuracy {history[-1]['eval_accuracy']:.2%} after {len(history)} "
           f"epoch{'' if len(history) == 1 else 's'} "
-          f"(best {accuracy:.2%}), {sum(history['seconds']):.1f} s, {history.form} form")
+          f"(best {accuracy:.2%}), {sum(history['seconds']):.1f} s, {history.form} form, "
+          + ("steps replayed by jit" if history.jit else "eager steps"))
+    if not history.jit and not args.no_jit:
+        print(f"(jit not used: {history.jit_reason.splitlines()[0]})")
     return {"history": history, "model": model}
 
 

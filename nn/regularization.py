@@ -18,6 +18,11 @@ def l2_penalty(model: Any, lmbda: float, n: int) -> ac.Tensor:
     weights = [p for p in model.parameters() if getattr(p, "decay", False)]
     if not weights:
         raise ValueError(f"l2_penalty: {type(model).__name__} has no weights to penalise")
+    return penalty_of(weights, lmbda, n)
+
+
+def penalty_of(weights: list, lmbda: float, n: int) -> ac.Tensor:
+    """(λ / 2n) Σ ‖W‖² of the given weights (l2_penalty's sum, for weights passed in)."""
     total = ac.sum(ac.mul(weights[0], weights[0]))
     for w in weights[1:]:
         total = ac.add(total, ac.sum(ac.mul(w, w)))

@@ -33,6 +33,7 @@ from .costs import CategoricalCrossEntropy, CrossEntropyCost, QuadraticCost
 from .data import minibatches
 from .layers import Dense
 from .regularization import l2_penalty
+from .train_step import TrainStep
 
 COLUMNS = ("epoch", "training_cost", "training_accuracy", "eval_cost", "eval_accuracy", "seconds")
 
@@ -41,11 +42,14 @@ class History(list):
     """One dict per completed epoch (keys ``COLUMNS``; eval entries None without ``eval``).
 
     ``history["eval_accuracy"]`` is that column as a list; ``stopped`` is None or why training
-    stopped early; ``form`` is ``"composed"``, ``"fused"`` or ``"mixed"``: which layers ran fused.
+    stopped early; ``form`` is ``"composed"``, ``"fused"`` or ``"mixed"``: which layers ran fused;
+    ``jit`` is True when the mini-batch steps ran as a traced program (``jit_reason`` says why not).
     """
 
     stopped: str | None = None
     form: str = "composed"
+    jit: bool = False                  # were the mini-batch steps replayed by jit?
+    jit_reason: str = ""               # if not, why (a JitError's message, or "jit=False")
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
@@ -106,12 +110,16 @@ def _progress(enabled: bool | None, total: int, epoch: int, epochs: int):
 def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarray], epochs: int,
         batch_size: int, eval: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0,
         callbacks: Sequence[Callable[[dict, Any], Any]] = (), lmbda: float = 0.0,
-        progress: bool | None = None) -> History:
+        progress: bool | None = None, jit: bool | None = None) -> History:
     """Train ``model`` for ``epochs`` on ``train = (X, labels)``; returns the ``History``.
 
     ``labels`` are integers (turned into one-hot rows for costs that need them) or target rows.
     Each callback is called as ``callback(row, model)`` after every epoch; True stops training.
     ``progress``: a tqdm bar per epoch (None: only when stderr is a terminal and tqdm is installed).
+    ``jit``: None (the default) replays each mini-batch's forward and backward pass as a program
+    traced once (``autograd_core.jit``) when the model allows, else runs eagerly; the numbers are
+    the same either way (``history.jit`` says which ran, ``history.jit_reason`` why not). True
+    requires it (a model jit cannot trace raises JitError), False runs eagerly.
     """
     X, labels = train
     if epochs <= 0 or batch_size <= 0:
@@ -127,6 +135,8 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
     rng = np.random.default_rng(seed)
     history = History()
     history.form = _form(model, cost)
+    step = TrainStep(model, cost, lmbda, n, jit)
+    parameters = dict(model.named_parameters())
     saved = _snapshot(model, optimizer)
     try:
         for epoch in range(1, epochs + 1):
@@ -134,10 +144,7 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
             bar = _progress(progress, math.ceil(n / batch_size), epoch, epochs)
             total, seen = 0.0, 0
             for xb, yb in minibatches(X, Y, batch_size, rng):
-                loss = cost(model(xb), yb)
-                if lmbda:
-                    loss = loss + l2_penalty(model, lmbda, n)
-                value = loss.item()
+                value, grads = step(xb, yb)
                 if not math.isfinite(value):
                     history.stopped = (
                         f"stopped in epoch {epoch}: the cost became {value} after {seen} examples. The "
@@ -146,8 +153,8 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
                     warnings.warn(history.stopped, RuntimeWarning, stacklevel=2)
                     _restore(model, optimizer, saved)
                     return history
-                optimizer.zero_grad()
-                loss.backward()
+                for name, parameter in parameters.items():
+                    parameter.grad = grads[name]
                 optimizer.step()
                 total += value * len(xb)
                 seen += len(xb)
@@ -161,6 +168,7 @@ def fit(model: Any, cost: Any, optimizer: Any, train: tuple[np.ndarray, np.ndarr
                 row["eval_cost"], row["eval_accuracy"] = evaluate(model, cost, *eval, lmbda=lmbda)
             row["seconds"] = time.perf_counter() - start
             history.append(row)
+            history.jit, history.jit_reason = step.uses_jit, step.reason
             saved = _snapshot(model, optimizer)
             if any([callback(row, model) for callback in callbacks]):
                 history.stopped = f"stopped by a callback after epoch {epoch}"
