@@ -126,13 +126,19 @@ class Tape:
         if constant is None:
             kept = node.saved[index] if node.saved is not None else None
             value = Value()
+            name = None
             if kept is not None:
                 value.shape, value.dtype = tuple(np.shape(kept)), _dtype_of(kept)
                 if not isinstance(kept, NotSaved):
                     value.data, value.how, value.source = kept, "kept", f"{node.op.name}'s rule"
+                else:
+                    name = kept.name
+                    if kept.literal is not None:        # a number written in the expression
+                        value.data, value.how, value.source = np.asarray(kept.literal), "kept", "a literal"
             tensor = next((t for i, t, _ in (node.watched or ()) if i == index), None)
-            constant = self._constants[key] = Constant(node, index, value,
-                                                       tensor.name if tensor is not None else None)
+            if tensor is not None:
+                name = tensor.name
+            constant = self._constants[key] = Constant(node, index, value, name)
         return constant
 
     @property

@@ -93,16 +93,21 @@ class NotSaved:
 
     A rule may read ``.shape``, ``.ndim``, ``.dtype`` and ``.size`` of every input (to
     undo a reduction, say) without declaring it; reading the values needs ``saves=``.
+    ``name`` and ``literal`` are for diagrams: the input tensor's name, a Python number.
     Anything else raises, so a rule whose declaration is wrong fails loudly instead
     of computing with a value that was never kept.
     """
 
-    __slots__ = ("shape", "dtype")
+    __slots__ = ("shape", "dtype", "name", "literal")
 
     # numpy must not turn this into an object array: `g * not_saved` raises TypeError.
     __array_ufunc__ = None
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, name: str | None = None) -> None:
+        # For diagrams, not for rules: the input tensor's name, and a Python number's value
+        # (the 1 of x + 1), which costs nothing to keep.
+        self.name = name
+        self.literal = value if type(value) in (int, float) else None
         if type(value) is not np.ndarray:
             value = np.asarray(value)       # a Python number given as an operand
         self.shape = value.shape

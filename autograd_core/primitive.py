@@ -284,7 +284,8 @@ def _make_node(op: Primitive, inputs: tuple, values: list, parents: list, needs_
     """
     plan = op.save_plan(needs_grad, len(values), params)
     for index in plan.not_saved:
-        values[index] = NotSaved(values[index])
+        given = inputs[index]
+        values[index] = NotSaved(values[index], given.name if isinstance(given, Tensor) else None)
     watched = ()
     for index in plan.kept:
         tensor = inputs[index]

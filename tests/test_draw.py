@@ -116,6 +116,15 @@ def test_a_constant_the_rule_did_not_save_says_so_with_its_shape_and_dtype():
     assert "add's rules do not read it" in constant                   # the tooltip says why
 
 
+def test_a_constant_the_rule_did_not_save_keeps_its_name_and_a_literal_its_value():
+    x = Tensor(np.ones(3), requires_grad=True, name="x")
+    target = Tensor(np.zeros(3), name="target")                   # sub's rules read neither input
+    nodes = boxes(draw(((x - target) + 1.5).sum()).source)
+    constants = [attrs for name, attrs in nodes.items() if name.startswith("c")]
+    assert any("<B>target</B>" in attrs and "value not saved" in attrs for attrs in constants)
+    assert any(">1.5<" in attrs for attrs in constants)            # add's literal, with its value
+
+
 def test_a_single_value_is_never_rounded_to_a_whole_number_it_is_not():
     x = Tensor(2.0, requires_grad=True, name="x")
     source = draw(x * 1.0000001).source
