@@ -196,10 +196,15 @@ class BackwardStep:
 
 
 class BackwardTrace:
-    """The nodes a backward pass visited, in the order it visited them."""
+    """The nodes a backward pass visited, in the order it visited them.
 
-    def __init__(self) -> None:
+    ``run_hooks`` False: the pass leaves the user's hooks (``register_hook``) alone, so
+    that looking at the gradients (a diagram) sets off nothing and sees the rules' own.
+    """
+
+    def __init__(self, run_hooks: bool = True) -> None:
         self.steps: list[BackwardStep] = []
+        self.run_hooks = run_hooks
 
     @property
     def order(self) -> list[Node]:
@@ -216,14 +221,16 @@ _tracers: list[BackwardTrace] = []
 
 
 @contextlib.contextmanager
-def trace_backward() -> Iterator[BackwardTrace]:
+def trace_backward(run_hooks: bool = True) -> Iterator[BackwardTrace]:
     """Record every node that backward passes inside the block visit, with its gradients::
 
         with trace_backward() as trace:
             loss.backward()
         [step.node.label for step in trace]   # the engine's real order
+
+    ``run_hooks=False``: those passes do not call the user's hooks.
     """
-    trace = BackwardTrace()
+    trace = BackwardTrace(run_hooks)
     _tracers.append(trace)
     try:
         yield trace
@@ -243,7 +250,7 @@ class Arrivals:
 
     def arrive(self, node: Node, g: Any) -> Any:
         """``node``'s gradient is complete: run its hooks, keep it where it is wanted."""
-        if node.hooks:
+        if node.hooks and (self.trace is None or self.trace.run_hooks):
             g = _run_hooks(node, g)
         if node in self.wanted:
             self.wanted[node] = g

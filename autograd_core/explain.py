@@ -20,11 +20,10 @@ reading, so a picture and a table of one graph always agree.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -230,7 +229,7 @@ def traced_backward(tensor: Tensor, tape: Tape | None = None) -> BackwardTrace:
     """
     tape = tape if tape is not None else Tape(tensor)
     seed = None if tensor.data.size == 1 else np.ones_like(tensor.data)
-    with _hooks_set_aside(tape.nodes), trace_backward() as trace:
+    with trace_backward(run_hooks=False) as trace:
         gradients(tensor, [], grad_outputs=seed, retain_graph=True)
     return trace
 
@@ -245,24 +244,6 @@ def hooks_note(count: int) -> str:
     hooks = "1 hook" if count == 1 else f"{count} hooks"
     return (f"{hooks} registered with register_hook() did not run here: the gradients shown are "
             "the rules' own, before any hook changes them; loss.backward() runs them.")
-
-
-@contextlib.contextmanager
-def _hooks_set_aside(nodes: list[Node]) -> Iterator[None]:
-    """Take the hooks off ``nodes`` for the block and put the same lists back afterwards.
-
-    A hook is code with effects of its own (a counter, a print, a replaced gradient); a
-    diagram must show the graph without setting any of that off. The lists themselves go
-    back, so the handles ``register_hook`` returned still remove their hooks.
-    """
-    held = [(node, node.hooks) for node in nodes if node.hooks is not None]
-    for node, _ in held:
-        node.hooks = None
-    try:
-        yield
-    finally:
-        for node, hooks in held:
-            node.hooks = hooks
 
 
 # ------------------------------------------------------------------ BP1–BP4 on the tape
