@@ -103,12 +103,7 @@ class Jitted:
                     ) from None
                 key.append(("static", arg))
                 continue
-            paths = []
-            for path, leaf in _leaves(arg):
-                array = _array(leaf, f"jit({self.__name__}): argument {index}{path}")
-                arrays.append(array)
-                paths.append((path, array.shape, array.dtype.str))
-            key.append((type(arg).__name__ if _is_structure(arg) else "array", tuple(paths)))
+            _flatten(arg, key, arrays, f"jit({self.__name__}): argument {index}")
         return tuple(key), arrays
 
     # ------------------------------------------------------------------ tracing
@@ -149,6 +144,33 @@ class Jitted:
             value = tracer.values[ref] if isinstance(ref, int) else ref.value
             values.append(np.array(value) if position in program.copied else np.asarray(value))
         return program, _rebuild(skeleton, iter(values))
+
+
+def _flatten(value: Any, key: list, arrays: list, label: str) -> None:
+    """Append ``value``'s arrays to ``arrays`` and its structure, shapes and dtypes to ``key``,
+    in ``_leaves`` order. Run on every call, so the usual case (an array) comes first and
+    paths are spelled out only in an error message."""
+    if type(value) is np.ndarray:
+        arrays.append(value)
+        key.append((value.shape, value.dtype))
+    elif isinstance(value, dict):
+        key.append((type(value), tuple(value)))
+        for item in value.values():
+            _flatten(item, key, arrays, label)
+    elif isinstance(value, (list, tuple)) and _is_structure(value):
+        key.append((type(value), len(value)))
+        for item in value:
+            _flatten(item, key, arrays, label)
+    else:
+        try:
+            array = _array(value, label)
+        except (TypeError, JitError):
+            # Name the leaf by its path (argument 1['layers.0.W']) for the error message.
+            for path, leaf in _leaves(value):
+                _array(leaf, f"{label}{path}")
+            raise
+        arrays.append(array)
+        key.append((array.shape, array.dtype))
 
 
 def _array(leaf: Any, label: str) -> np.ndarray:
