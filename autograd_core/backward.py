@@ -105,6 +105,10 @@ def gradients(outputs: Any, inputs: Any, grad_outputs: Any = None,
 # ------------------------------------------------------------------------ the loop
 def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | None) -> Arrivals:
     """The backward loop: from the roots back to the leaves, each node once."""
+    if not create_graph:
+        # Its sums and copies would be plain numpy, out of the tracer's sight.
+        watch.refuse("a backward pass on plain arrays", "Take gradients with grad(), "
+                     "value_and_grad() or gradients(..., create_graph=True), which jit traces.")
     # grads: the gradient summed so far for each node that received some and is not done.
     # Operations wait in a heap of -seq (the latest recorded comes out first; plain ints,
     # nothing for the garbage collector to track). Leaves propagate nothing: they stay in

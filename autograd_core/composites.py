@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .primitive import Primitive
 from .rules.arithmetic import div, sub
 from .rules.elementwise import exp
 from .rules.reductions import kept_shape, logsumexp, tensor_sum
@@ -41,6 +42,18 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return div(tensor_sum(x, axis=axis, keepdims=keepdims), count)
 
 
+def _peak(values: Any, axis: int) -> np.ndarray:
+    peak = np.max(values, axis=axis, keepdims=True, initial=-np.inf)
+    return np.where(np.isfinite(peak), peak, 0).astype(values.dtype)
+
+
+# The constant log_softmax subtracts, as an operation without a gradient rule: recorded, so
+# that jit computes it from each call's logits rather than keeping the traced call's. Not
+# in PRIMITIVES: it is a step of log_softmax, not an operation users call.
+_shift = Primitive(_peak, "softmax_shift", "z = max(x) along axis (0 where not finite); no gradient")
+_shift.defvjp(None)
+
+
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x − logsumexp(x): stable for logits of any size.
 
@@ -50,9 +63,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     near 1000 would round at the scale of 1000.
     """
     values = x.data if isinstance(x, Tensor) else np.asarray(x)
-    peak = np.max(values, axis=axis, keepdims=True, initial=-np.inf)
-    peak = np.where(np.isfinite(peak), peak, 0).astype(values.dtype)
-    shifted = sub(x, peak)
+    shifted = sub(x, _shift(values, axis=axis))
     return sub(shifted, logsumexp(shifted, axis=axis, keepdims=True))
 
 

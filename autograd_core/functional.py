@@ -39,10 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from . import watch
 from .backward import gradients
 from .composites import stack
 from .errors import BackwardError
 from .grad_mode import enable_grad, is_grad_enabled
+from .ops import astype
 from .primitive import Primitive, rule
 from .tensor import Tensor
 
@@ -132,6 +134,8 @@ def _fresh_argument(value: Any, recording: bool, who: str, label: str) -> Tensor
     if isinstance(value, Tensor):
         if value._node is not None and recording:
             return _argument(value)
+        if value.dtype.kind in "biu":
+            value = astype(value, np.float64)    # recorded: jit reads each call's integers
         value = value.data
     array = np.asarray(value)
     if array.dtype.kind in "biu":
@@ -243,8 +247,9 @@ class _Traced:
             if unused:
                 labels = [label for arg in leaves for label, _ in arg]
                 _refuse_unused(who, f, [labels[k] for k in unused])
-        #: an outer transform (or the caller) may differentiate the results: record the backward
-        self.outer = recording and _depends_on_outer_graph(outputs, self.wrt)
+        #: an outer transform (or the caller) may differentiate the results: record the backward.
+        #: While jit traces, always: the backward's operations must be steps it sees.
+        self.outer = recording and (watch.is_tracing() or _depends_on_outer_graph(outputs, self.wrt))
         self.as_tensor = self.outer or any(isinstance(a, Tensor) for a in given) or any(
             isinstance(leaf, Tensor) for arg in leaves for _, leaf in arg)
 
@@ -489,6 +494,8 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any, 
     measured about N times slower than one batched backward (see the test of this
     function and docs/transforms.md); use it for analysis, not for training.
     """
+    watch.refuse("per_example_grads", "It fills its results with numpy, out of the tracer's "
+                 "sight. Jit the gradient of one example instead (jit(grad(loss))).")
     who = "per_example_grads"
     labelled = [(f"params{path}", value) for path, value in _leaves(params)]
     leaves = [_fresh_argument(_value(v), False, who, label) for label, v in labelled]

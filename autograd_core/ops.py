@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import watch
 from .composites import (
     concatenate,
     expand_dims,
@@ -105,7 +106,8 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """Elementwise ``condition ? x : y``; the condition is not differentiated."""
     if isinstance(condition, Tensor):
-        condition = condition.data
+        # Recorded, so that jit reads the condition of each call (a float mask, say).
+        condition = (condition if condition.dtype == bool else astype(condition, bool)).data
     return _where(np.asarray(condition, dtype=bool), x, y)
 
 
@@ -155,19 +157,29 @@ def flatten(x: Any, start_axis: int = 0, end_axis: int = -1) -> Tensor:
 def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Index of the largest element (along ``axis``), from the values: a numpy result, not
     differentiable (an index has no gradient), as ``np.argmax(tensor.data)``."""
+    _refuse_index_from_values(x, "argmax")
     return np.argmax(value_of(x), axis=axis, keepdims=keepdims)
 
 
 def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Index of the smallest element (along ``axis``); a numpy result, as ``argmax``."""
+    _refuse_index_from_values(x, "argmin")
     return np.argmin(value_of(x), axis=axis, keepdims=keepdims)
 
 
+def _refuse_index_from_values(x: Any, name: str) -> None:
+    if isinstance(x, Tensor):
+        watch.refuse(f"{name} of a traced tensor gives a plain index",
+                     "An index read from values would stay the traced call's.")
+
+
 def _numpy_argmax(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    _refuse_index_from_values(a, "argmax")
     return np.argmax(value_of(a), axis=axis, out=out, keepdims=keepdims)
 
 
 def _numpy_argmin(a: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    _refuse_index_from_values(a, "argmin")
     return np.argmin(value_of(a), axis=axis, out=out, keepdims=keepdims)
 
 

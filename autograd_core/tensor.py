@@ -193,16 +193,16 @@ class Tensor:
                 f"item() needs a tensor with exactly one element, this one has shape {self.shape}; "
                 "reduce it first (for example .sum() or .mean())."
             )
-        _refuse_reading_values("t.item()")
+        _refuse_reading_values("t.item()", self.shape)
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying numpy array (shared, not a copy)."""
-        _refuse_reading_values("t.numpy()")
+        _refuse_reading_values("t.numpy()", self.shape)
         return self.data
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        _refuse_reading_values("np.asarray(t)")
+        _refuse_reading_values("np.asarray(t)", self.shape)
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
@@ -211,7 +211,7 @@ class Tensor:
         return len(self.data)
 
     def __bool__(self) -> bool:
-        _refuse_reading_values("bool(t) (an if or while on a tensor's value)")
+        _refuse_reading_values("bool(t) (an if or while on a tensor's value)", self.shape)
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -219,27 +219,27 @@ class Tensor:
 
     # Comparisons are not differentiable: they return plain boolean numpy arrays.
     def __lt__(self, other: Any) -> np.ndarray:
-        _refuse_reading_values("t < ...")
+        _refuse_reading_values("t < ...", self.shape)
         return self.data < value_of(other)
 
     def __le__(self, other: Any) -> np.ndarray:
-        _refuse_reading_values("t <= ...")
+        _refuse_reading_values("t <= ...", self.shape)
         return self.data <= value_of(other)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        _refuse_reading_values("t > ...")
+        _refuse_reading_values("t > ...", self.shape)
         return self.data > value_of(other)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        _refuse_reading_values("t >= ...")
+        _refuse_reading_values("t >= ...", self.shape)
         return self.data >= value_of(other)
 
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        _refuse_reading_values("t == ...")
+        _refuse_reading_values("t == ...", self.shape)
         return self.data == value_of(other)
 
     def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        _refuse_reading_values("t != ...")
+        _refuse_reading_values("t != ...", self.shape)
         return self.data != value_of(other)
 
     # Tensors are hashed by identity (as in PyTorch), so they can key dicts and sets.
@@ -352,8 +352,8 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
-def _refuse_reading_values(what: str) -> None:
-    watch.refuse(f"{what} reads a traced tensor's value",
+def _refuse_reading_values(what: str, shape: tuple = ()) -> None:
+    watch.refuse(f"{what} reads the value of a traced tensor of shape {shape}",
                  "Its result is a plain value that the program cannot follow: decide per element "
                  "with operations (maximum, minimum, clip, relu, abs) instead of a Python branch, or "
                  "pass the value as a static argument (jit(f, static_argnums=...)).")

@@ -206,6 +206,8 @@ class TensorMethods:
 
     def tolist(self) -> Any:
         """The values as nested Python lists (a number for a 0-d tensor), as ``ndarray.tolist``."""
+        watch.refuse("t.tolist() reads a traced tensor's value", "Its result is a plain list that "
+                     "the program cannot follow.")
         return self.data.tolist()
 
     def concatenate(self, others: Sequence[Any], axis: int = 0) -> Tensor:
@@ -244,7 +246,8 @@ class TensorMethods:
         kwargs.pop("out", None)
         if ufunc in ops.COMPARISONS:        # not differentiable: a plain numpy result
             watch.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
-                         "Its result is a plain array that the program cannot follow.")
+                         "Its result is a plain array that the program cannot follow: decide per "
+                         "element with operations (maximum, minimum, clip, relu, abs) instead.")
             return ufunc(*[value_of(v) for v in inputs], **kwargs)
         handler = ops.UFUNC_HANDLERS.get(ufunc)
         if handler is None:

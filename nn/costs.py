@@ -44,17 +44,32 @@ LABEL_PRIMITIVES: dict = {}
 @ac.primitive("one_hot", "y = the rows of the identity matrix picked by integer labels",
               why="the labels are checked each time it runs, a jitted replay included",
               table=LABEL_PRIMITIVES)
-def one_hot(labels, classes, dtype):
+def one_hot(labels, classes, dtype, cost):
     bad = (labels < 0) | (labels >= classes)
     if bad.any():
         raise ValueError(
-            f"labels must be in [0, {classes - 1}] for {classes} classes; "
+            f"{cost}: labels must be in [0, {classes - 1}] for {classes} classes; "
             f"got {labels[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}."
         )
     return np.eye(classes, dtype=dtype)[labels]
 
 
 one_hot.defvjp(None)
+
+
+@ac.primitive("unit_interval_targets", "y = t, checked to lie in [0, 1];  t̄ = g",
+              why="while jit traces, the check is a step of the program, so every replay makes it",
+              table=LABEL_PRIMITIVES)
+def unit_interval_targets(t, cost):
+    if _outside_unit_interval(t):
+        raise ValueError(
+            f"{cost}: targets must lie in [0, 1], got values in [{np.min(t)}, {np.max(t)}] "
+            f"(shape {t.shape}). Binary cross-entropy compares probabilities."
+        )
+    return t.view()         # an array of its own: the program keeps this step
+
+
+unit_interval_targets.defvjp(ac.rule(lambda g, out, t, cost: g))
 
 
 def _refuse_value_mask(cost: str) -> None:
@@ -229,14 +244,11 @@ class CrossEntropyCost:
         shape = _check_same_shape("CrossEntropyCost", output, target)
         single = len(shape) == 1
         output, target, shape = _as_batch(output, target, shape)
-        y_values = _values(target)
-        if _outside_unit_interval(y_values):
-            raise ValueError(
-                f"CrossEntropyCost: targets must lie in [0, 1], got values in "
-                f"[{np.min(y_values)}, {np.max(y_values)}] (shape {y_values.shape}). "
-                "Binary cross-entropy compares probabilities."
-            )
-        y = _as_operand(target)
+        if ac.is_tracing():         # checked by a step of the program, on every replay
+            y = unit_interval_targets(_as_operand(target), cost="CrossEntropyCost")
+        else:
+            y = unit_interval_targets.forward(_values(target), cost="CrossEntropyCost")
+            y = _as_operand(target)
         if self.from_logits:
             if self.fused:
                 return _fused.sigmoid_cross_entropy(output, y, **_fused_sum(self))
@@ -255,6 +267,7 @@ class CrossEntropyCost:
         # entries, so the value and gradient are untouched everywhere else; ∂/∂a of the
         # dropped term is 0, not 0/0.
         _refuse_value_mask("CrossEntropyCost")
+        y_values = _values(target)
         first_dropped = (a == 0) & (y_values == 0)       # y ln a        with y = a = 0
         second_dropped = (a == 1) & (y_values == 1)      # (1 − y) ln(1 − a) with y = a = 1
         log_a = ac.log(ac.where(first_dropped, 1.0, output))
@@ -364,10 +377,7 @@ class CategoricalCrossEntropy:
                     f"{name}: {labels.shape[0]} labels for a batch of {shape[0]} rows "
                     f"(output shape {shape}); give one label per row."
                 )
-            try:
-                return one_hot(labels, classes=shape[1], dtype=_values(output).dtype)
-            except ValueError as error:
-                raise ValueError(f"{name}: {error}") from None
+            return one_hot(labels, classes=shape[1], dtype=_values(output).dtype, cost=name)
         _check_same_shape(name, output, target)
         return _as_operand(target)
 

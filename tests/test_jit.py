@@ -24,6 +24,7 @@ from autograd_core import (
     grad,
     hvp,
     jit,
+    log_softmax,
     no_grad,
     value_and_grad,
     where,
@@ -210,10 +211,10 @@ def test_retracing_many_signatures_warns():
 # ------------------------------------------------------------------ what a trace refuses
 @pytest.mark.parametrize("body, message", [
     (lambda x: (x * 1.0).__iadd__(1.0), "in-place"),
-    (lambda x: x.sum() if bool(x.sum() > 0) else -x.sum(), "reads a traced tensor's value"),
-    (lambda x: x * float(x.sum()), "reads a traced tensor's value"),
-    (lambda x: x * np.asarray(x), "reads a traced tensor's value"),
-    (lambda x: where(x > 0, x, 0.0), "reads a traced tensor's value"),
+    (lambda x: x.sum() if bool(x.sum() > 0) else -x.sum(), "value of a traced tensor"),
+    (lambda x: x * float(x.sum()), "value of a traced tensor"),
+    (lambda x: x * np.asarray(x), "value of a traced tensor"),
+    (lambda x: where(x > 0, x, 0.0), "value of a traced tensor"),
 ])
 def test_what_a_replay_could_not_repeat_raises_at_trace_time(body, message):
     with pytest.raises(JitError, match=message):
@@ -270,19 +271,31 @@ def test_arguments_are_never_modified_and_results_are_arrays_of_their_own():
         assert isinstance(total, np.ndarray) and total.shape == () and total == 11.0
 
 
-def test_python_runs_only_while_tracing():
+def test_python_runs_when_tracing_and_once_more_to_check_the_first_replay():
     calls = []
     captured = np.array([1.0, 2.0])
 
     def f(x):
-        calls.append(1)                    # a side effect: happens once per signature
+        calls.append(1)                    # a side effect: when tracing, and when checking
         return x * captured                # a captured array: its value when traced
 
     jitted = jit(f)
     np.testing.assert_array_equal(jitted(np.ones(2)), [1.0, 2.0])
+    np.testing.assert_array_equal(jitted(np.ones(2) * 3), [3.0, 6.0])    # checked against f
     captured[...] = 10.0
-    np.testing.assert_array_equal(jitted(np.ones(2)), [1.0, 2.0])
-    assert calls == [1]
+    np.testing.assert_array_equal(jitted(np.ones(2)), [1.0, 2.0])        # replayed: as traced
+    assert calls == [1, 1]
+
+
+def test_a_program_that_differs_from_f_on_its_first_replay_is_refused_and_dropped():
+    def f(x):
+        return x * Tensor(x.data.sum())         # numpy on .data: a constant to the tracer
+
+    jitted = jit(f)
+    np.testing.assert_array_equal(jitted(np.ones(2)), [2.0, 2.0])
+    with pytest.raises(JitError, match="computes with values that jit cannot see"):
+        jitted(np.ones(2) * 2)                   # the program would give [4, 4], f gives [8, 8]
+    assert jitted.programs == {}
 
 
 def test_no_grad_inside_a_traced_function_is_traced_too():
@@ -334,3 +347,97 @@ def test_the_program_printed_in_the_docs_is_what_jit_prints():
     x, y = rng.random((5, 4)), np.eye(2)[rng.integers(0, 2, 5)]
     step = jit(value_and_grad(loss_fn, argnums=(0, 1, 2, 3)))
     assert shown == str(step.program(W1, b1, W2, b2, x, y))
+
+
+# ------------------------------------------------------------------ found by review: each once wrong
+def test_an_integer_argument_is_differentiated_on_every_call():
+    square = jit(grad(lambda x: x * x))
+    assert square(3) == 6.0 and square(5) == 10.0 and square(7) == 14.0
+    total = jit(grad(lambda v: (v * v).sum()))
+    total(np.array([1, 2]))
+    np.testing.assert_array_equal(total(np.array([5, 7])), [10.0, 14.0])
+
+
+def test_the_same_array_twice_or_also_captured_is_two_inputs():
+    step = jit(value_and_grad(lambda a, b: (2 * a + b * b).sum(), (0, 1)))
+    x, z = np.array([1.0, 2.0]), np.array([10.0, 20.0])
+    step(x, x)
+    assert_same(value_and_grad(lambda a, b: (2 * a + b * b).sum(), (0, 1))(x, z), step(x, z))
+    W = np.array([[1.0, 2.0], [3.0, 4.0]])
+    h = jit(lambda a: (a @ W).sum())
+    h(W)
+    assert h(np.eye(2)) == 10.0
+
+
+def test_a_float_condition_of_where_is_read_on_every_call():
+    f = jit(value_and_grad(lambda a, m: where(m, a, 0.0).sum()))
+    a = np.array([1.0, 2.0, 3.0])
+    f(a, np.array([1.0, 0.0, 1.0]))
+    assert_same(value_and_grad(lambda a, m: where(m, a, 0.0).sum())(a, np.array([0.0, 1.0, 0.0])),
+                f(a, np.array([0.0, 1.0, 0.0])))
+
+
+def test_log_softmax_shifts_by_each_calls_maximum():
+    f = jit(log_softmax)
+    f(np.array([[0.1, 0.2, 0.3]]))
+    f(np.array([[0.3, 0.2, 0.1]]))                     # the checked replay
+    np.testing.assert_allclose(f(np.array([[1000.0, 0.0, 0.0]])), [[0.0, -1000.0, -1000.0]])
+
+
+@pytest.mark.parametrize("body, message", [
+    (lambda x: x[x.relu().astype(bool)].sum(), "boolean mask"),
+    (lambda x: x[x.argmax()], "argmax"),
+    (lambda x: x * len(x.tolist()), "tolist"),
+])
+def test_values_read_into_indices_or_lists_are_refused(body, message):
+    with pytest.raises(JitError, match=message):
+        jit(body)(np.array([1.0, -1.0, 2.0]))
+
+
+def test_custom_functions_and_per_example_grads_are_refused():
+    from autograd_core import Function, per_example_grads
+
+    class Double(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 2 * x
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    with pytest.raises(JitError, match="Function Double"):
+        jit(lambda x: Double.apply(x))(np.ones(2))
+    with pytest.raises(JitError, match="per_example_grads"):
+        per_example = jit(lambda w, x: per_example_grads(lambda w, a, b: (w * a).sum(), w, x, x))
+        per_example(np.ones(2), np.ones((3, 2)))
+
+
+def test_checks_on_values_run_on_every_replay():
+    cost = nn.CrossEntropyCost(from_logits=True)
+    f = jit(lambda z, t: cost(z, t))
+    z = np.zeros((2, 3))
+    f(z, np.full((2, 3), 0.5))
+    f(z, np.full((2, 3), 0.25))
+    with pytest.raises(ValueError, match="CrossEntropyCost: targets must lie in"):
+        f(z, np.full((2, 3), 5.0))
+    labels = jit(lambda z, y: nn.SoftmaxCrossEntropy()(z, y))
+    labels(z, np.array([0, 2]))
+    labels(z, np.array([1, 2]))
+    with pytest.raises(ValueError, match="SoftmaxCrossEntropy: labels must be in"):
+        labels(z, np.array([0, 7]))
+
+
+def test_outputs_never_share_memory_with_the_arguments_and_none_stays_none():
+    jitted = jit(lambda a: (a.T, None))
+    x = np.arange(6.0).reshape(2, 3)
+    for _ in range(2):
+        transposed, nothing = jitted(x)
+        assert nothing is None and not np.shares_memory(transposed, x)
+        np.testing.assert_array_equal(transposed, x.T)
+
+
+def test_a_jitted_function_inside_a_traced_one_says_to_call_the_plain_function():
+    inner = jit(lambda a: a * 2)
+    with pytest.raises(JitError, match="Call the plain function"):
+        jit(lambda a: inner(a) + 1)(np.ones(2))

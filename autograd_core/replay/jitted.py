@@ -67,6 +67,8 @@ class Jitted:
         program = self.programs.get(signature)
         if program is None:
             return self._trace(args, signature)[1]
+        if not program.checked:
+            return self._checked_run(program, signature, args, arrays)
         return program.run(arrays)
 
     def program(self, *args: Any) -> Program:
@@ -106,9 +108,38 @@ class Jitted:
             _flatten(arg, key, arrays, f"jit({self.__name__}): argument {index}")
         return tuple(key), arrays
 
+    # ------------------------------------------------------------------ checking
+    def _checked_run(self, program: Program, signature: Any, args: tuple, arrays: list) -> Any:
+        """The first replay of a program, checked against running ``f`` on the same arguments.
+
+        The tracer sees what the engine's operations compute. An array that code makes some
+        other way from a traced value (numpy on ``tensor.data``, a custom Function's state)
+        reaches the program as a constant, holding the traced call's value. Running ``f``
+        once more, on the first call with new arguments, catches that before any wrong
+        number is returned.
+        """
+        result = program.run(arrays)
+        expected = self.f(*self._tensors(args, lambda array: None))
+        for (path, got), (_, wanted) in zip(_leaves(result), _leaves(expected)):
+            wanted = np.asarray(wanted.data if isinstance(wanted, Tensor) else wanted)
+            if not _same(np.asarray(got), wanted):
+                del self.programs[signature]
+                where = f" for output{path}" if path else ""
+                raise JitError(
+                    f"jit({self.__name__}): the program traced on the first call gives {_short(got)}"
+                    f"{where} on these arguments, but {self.__name__} itself gives "
+                    f"{_short(wanted)}. {self.__name__} computes with values that jit cannot see: "
+                    "an array made with numpy from a tensor's values (tensor.data, .tolist(), "
+                    "argmax), a custom Function that keeps state on ctx, random numbers. The "
+                    "program would keep the first call's values, so it is dropped; call "
+                    f"{self.__name__} without jit, or compute with tensor operations."
+                )
+        program.checked = True
+        return result
+
     # ------------------------------------------------------------------ tracing
-    def _trace(self, args: tuple, signature: Any) -> tuple[Program, Any]:
-        tracer = Tracer()
+    def _tensors(self, args: tuple, register: Callable[[np.ndarray], Any]) -> list:
+        """The arguments as ``f`` receives them when traced: each array a Tensor of its own."""
         static = {i % len(args) for i in self.static_argnums}
         call_args = []
         for index, arg in enumerate(args):
@@ -117,13 +148,20 @@ class Jitted:
                 continue
             tensors = []
             for path, leaf in _leaves(arg):
-                array = _array(leaf, f"argument {index}{path}")
+                # A view: the same memory, but an object of its own, so that an array passed
+                # twice (or also captured by f) is two inputs of the program, not one.
+                array = _array(leaf, f"argument {index}{path}").view()
                 # Floating-point inputs require grad, so that the transforms inside f record
                 # their backward pass as operations the tracer sees (as for an outer transform).
-                tensor = Tensor(array, requires_grad=array.dtype.kind in "fc")
-                tracer.add_input(tensor.data)
+                tensor = Tensor(array, requires_grad=array.dtype.kind == "f")
+                register(tensor.data)
                 tensors.append(tensor)
             call_args.append(_rebuild(arg, iter(tensors)))
+        return call_args
+
+    def _trace(self, args: tuple, signature: Any) -> tuple[Program, Any]:
+        tracer = Tracer()
+        call_args = self._tensors(args, tracer.add_input)
         with watch.watching(tracer), enable_grad():
             out = self.f(*call_args)
         leaves = _leaves(out)
@@ -142,8 +180,24 @@ class Jitted:
         values = []
         for position, ref in enumerate(refs):
             value = tracer.values[ref] if isinstance(ref, int) else ref.value
-            values.append(np.array(value) if position in program.copied else np.asarray(value))
+            if value is not None:
+                value = np.array(value) if position in program.copied else np.asarray(value)
+            values.append(value)
         return program, _rebuild(skeleton, iter(values))
+
+
+def _same(got: np.ndarray, wanted: np.ndarray) -> bool:
+    """The program's output and f's agree: same shape, and the same values (to 1e-10 relative,
+    which the same operations in the same order meet; NaN where f gives NaN)."""
+    if got.shape != wanted.shape:
+        return False
+    if got.dtype.kind not in "fc" or wanted.dtype.kind not in "fc":
+        return bool(np.array_equal(got, wanted))
+    return bool(np.allclose(got, wanted, rtol=1e-10, atol=0.0, equal_nan=True))
+
+
+def _short(value: Any) -> str:
+    return np.array2string(np.asarray(value), threshold=6, edgeitems=2, precision=6)
 
 
 def _flatten(value: Any, key: list, arrays: list, label: str) -> None:
@@ -175,6 +229,12 @@ def _flatten(value: Any, key: list, arrays: list, label: str) -> None:
 
 def _array(leaf: Any, label: str) -> np.ndarray:
     if isinstance(leaf, Tensor):
+        if leaf.requires_grad and watch.is_tracing():
+            raise JitError(
+                f"{label} is a traced tensor: a jitted function called inside another one that jit "
+                "is tracing. Call the plain function there (its operations become part of the "
+                "outer program)."
+            )
         if leaf.requires_grad:
             raise JitError(
                 f"{label} is a tensor that requires grad; a jitted function returns arrays and "

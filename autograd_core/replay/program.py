@@ -56,20 +56,24 @@ class Program:
                                 and isinstance(ref.value, np.ndarray) else ref for ref in step.inputs)
         self.input_shapes = [(np.shape(tracer.values[s]), np.asarray(tracer.values[s]).dtype)
                              for s in self.inputs]
-        # Outputs the program must copy or convert: one that is an input, a constant or another
-        # output's array would be shared with the caller; a 0-d result may be a numpy scalar
+        # Outputs the program must copy or convert: one that is (a view of) an input, a constant
+        # or another output's array would be shared with the caller; a 0-d result may be a numpy scalar
         # (numpy's result for 0-d operands), returned as a 0-d array, as eager calls return.
         self.copied: set[int] = set()
         self.converted: set[int] = set()
         seen: set[int] = set()
         for position, ref in enumerate(self.outputs):
             value = tracer.values[ref] if isinstance(ref, int) else ref.value
-            if isinstance(ref, Constant) or ref in self.inputs or ref in seen:
+            if value is None:
+                continue                        # returned as it is
+            shares = any(np.may_share_memory(value, tracer.values[s]) for s in self.inputs)
+            if isinstance(ref, Constant) or shares or ref in seen:
                 self.copied.add(position)
             elif np.ndim(value) == 0:
                 self.converted.add(position)
             if isinstance(ref, int):
                 seen.add(ref)
+        self.checked = False        # the first replay is checked against running f (see jitted)
         self._written: tuple[str, dict[str, Any], dict[int, str]] | None = None
         self._compiled: Any = None
 
@@ -101,6 +105,11 @@ class Program:
         header = [f"# a{k}: {shape} {dtype}" for k, (shape, dtype) in enumerate(self.input_shapes)]
         header += [f"# {name} = {_short(value)}" for name, value in names.items()
                    if not callable(value)]
+        if any(step.is_rule for step in self.steps):
+            header.append("# A VJP step calls the rule as rule(g, out, *inputs); no_out: an output the "
+                          "rule does not read; shape_of: an input it reads the shape of only.")
+        if any(name.startswith("c") and not callable(value) for name, value in names.items()):
+            header.append("# c...: values computed from constants alone, once, when tracing.")
         lines = source.splitlines()
         width = min(60, max((len(line) for i, line in enumerate(lines) if i in comments), default=0))
         body = [line + " " * max(2, width - len(line) + 2) + f"# {comments[i]}"

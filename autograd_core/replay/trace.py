@@ -2,12 +2,24 @@
 
 The ``Tracer`` is a watcher (see ``watch.py``): the engine tells it about every
 primitive it runs forward and every gradient rule it applies, with the values that
-went in and came out. Values are told apart by identity: each array a step produces
-gets a numbered *slot*, and a later step that reads the same array object reads that
-slot. An input the tracer has never seen produced is a constant of the program: a
-literal such as ``0.5``, the seed ``1`` of a backward pass, an array captured from
-the enclosing scope (which the program keeps as it was when traced, as ``jax.jit``
-does).
+went in and came out. ``jit`` makes every floating-point argument a tensor that
+requires grad, so the transforms inside the function record their backward pass
+(as for an outer transform): the sums that undo broadcasting and add up gradients
+are operations the tracer sees, and each gradient rule is one step, which the
+program replays on arrays.
+
+Values are told apart by identity: each array a step produces gets a numbered
+*slot*, and a later step that reads the same array object reads that slot. Two
+consequences shape the rest of ``jit``:
+
+- each argument must be an object of its own (``jit`` passes a view of each), or two
+  arguments would be one slot;
+- an array the tracer never saw a step produce is a *constant* of the program: a
+  literal such as ``0.5``, the seed ``1`` of a backward pass, an array captured from
+  the enclosing scope (kept as it was when traced, as ``jax.jit`` does), but also an
+  array that code made with numpy from a traced value. The engine refuses the usual
+  ways of doing that while tracing (``float(t)``, comparisons, ``argmax``), and
+  ``jit`` checks the first replay of each program against the function itself.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import JitError
 from ..functional import _argument
 from ..primitive import Primitive
 from ..tensor import Tensor
@@ -90,8 +103,9 @@ class Tracer:
         self.inputs: list[int] = []
         # id(value) -> (slot, value): the value itself is kept, so that its id stays its own
         self._seen: dict[int, tuple[int, Any]] = {}
-        # Constants by id (each kept alive): those the tracer knows the origin of (given to a
-        # rule, folded from constants), and those a rule computed out of its sight.
+        # Constants by id, each kept alive. Known: the tracer knows where they came from (given
+        # to a rule, folded from constants). Unseen: a gradient rule computed them with numpy
+        # (a mask), with the rule's name; a step that reads one cannot be replayed.
         self._known: dict[int, Any] = {}
         self._unseen: dict[int, tuple[Any, str]] = {}    # with the name of the rule that made it
         self._rules: list[str] = []             # the gradient rules running now, innermost last
@@ -103,29 +117,49 @@ class Tracer:
 
     def saw(self, function: Any, what: Any, inputs: tuple, params: Mapping[str, Any], result: Any,
             in_rule: bool) -> None:
+        """``result = function(*inputs, **params)`` ran (see ``watch.announce``): note it as a
+        step, or as no step when the program does not need one."""
         result = _value(result)
         if isinstance(what, tuple):
-            self._rules.pop()                   # this rule has returned
-            # Its result is this step's: replayed, the rule recomputes all of it from its
-            # inputs, whatever it did inside out of the tracer's sight.
-            self._unseen.pop(id(result), None)
+            self._rule_returned(result)
         if params:
             params = {key: self._param(value) for key, value in params.items()}
-        refs = []
-        # Does some input come from an input of the program? (An index array may be a param.)
-        computed = any(_slots(value) for value in params.values()) if params else False
-        for x in inputs:
-            x = _value(x)
-            ref = self.ref(x)
-            if isinstance(ref, int):
-                if x is result:
-                    # A rule that hands its gradient on unchanged (add: x̄ = g), a forward that
-                    # returns its input: the result is that slot, no step needed.
-                    self._seen[id(result)] = (ref, result)
-                    return
-                computed = True
-            refs.append(ref)
-        unseen = None           # the rule that computed, out of sight, a value this step reads
+            _refuse_traced_masks(what, params, self.values)
+        refs = [self.ref(_value(x)) for x in inputs]
+        for ref, x in zip(refs, inputs):
+            if isinstance(ref, int) and _value(x) is result:
+                # A rule that hands its gradient on unchanged (add: x̄ = g), a forward that
+                # returns its input: the result is that slot, no step needed.
+                self._seen[id(result)] = (ref, result)
+                return
+        unseen = self._unseen_source(refs, in_rule)
+        reads_an_input = any(isinstance(ref, int) for ref in refs) or any(
+            _slots(value) for value in params.values())
+        if not reads_an_input:
+            self._fold(result, unseen)
+        elif what is _argument:
+            # The transforms give f a copy of each argument, so that an in-place write inside f
+            # cannot reach the caller. A traced function makes no in-place writes (they are
+            # refused), so the program reads the argument itself.
+            self._seen[id(result)] = (refs[0], result)
+        else:
+            output = self._new_slot(result)
+            self.steps.append(Step(function, what, tuple(refs), params, output,
+                                   tuple(np.shape(result)), getattr(result, "dtype", None), unseen))
+
+    def _fold(self, result: Any, unseen: str | None) -> None:
+        """Constant folding: from constants alone (the seed 1 times a literal, say) a step gives
+        the same value on every call, so the program keeps the value, not the step."""
+        self._seen[id(result)] = (Constant(result), result)
+        if unseen is None:
+            self._known[id(result)] = result
+        else:
+            self._unseen[id(result)] = (result, unseen)
+
+    def _unseen_source(self, refs: list, in_rule: bool) -> str | None:
+        """The gradient rule that computed, out of the tracer's sight, a constant this step
+        reads; None when every constant's origin is known."""
+        unseen = None
         for ref in refs:
             if not isinstance(ref, Constant):
                 continue
@@ -133,28 +167,17 @@ class Tracer:
                 unseen = self._unseen[id(ref.value)][1]
             elif (in_rule and isinstance(ref.value, (np.ndarray, np.generic))
                     and id(ref.value) not in self._known):
-                # An array inside a gradient rule that no step made: the rule computed it with
-                # plain numpy (a mask such as out > 0), out of the tracer's sight.
+                # An array inside a gradient rule that neither a step made nor the rule was
+                # given: the rule computed it with plain numpy (a mask such as out > 0).
                 unseen = self._rules[-1]
                 self._unseen[id(ref.value)] = (ref.value, unseen)
-        if not computed:
-            # Constant folding: from constants alone (the seed 1 times a literal, say) the step
-            # gives the same value on every call: the program keeps the value, not the step.
-            self._seen[id(result)] = (Constant(result), result)
-            if unseen is not None:
-                self._unseen[id(result)] = (result, unseen)
-            else:
-                self._known[id(result)] = result
-            return
-        if what is _argument:
-            # The transforms give f a copy of each argument, so that an in-place write inside f
-            # cannot reach the caller. A traced function makes no in-place writes (they are
-            # refused), so the program reads the argument itself.
-            self._seen[id(result)] = (refs[0], result)
-            return
-        output = self._new_slot(result)
-        self.steps.append(Step(function, what, tuple(refs), params, output, tuple(np.shape(result)),
-                               getattr(result, "dtype", None), unseen))
+        return unseen
+
+    def _rule_returned(self, result: Any) -> None:
+        self._rules.pop()
+        # Its result is this step's: replayed, the rule recomputes all of it from its inputs,
+        # whatever it did inside out of the tracer's sight.
+        self._unseen.pop(id(result), None)
 
     def rule_starts(self, what: tuple, inputs: tuple) -> None:
         """A gradient rule is called with ``inputs``: what it computes from them with plain
@@ -186,6 +209,19 @@ class Tracer:
         self.values.append(value)
         self._seen[id(value)] = (slot, value)
         return slot
+
+
+def _refuse_traced_masks(what: Any, params: Mapping[str, Any], values: list) -> None:
+    """x[mask] with a mask computed from the inputs has as many elements as the mask has True
+    values: a shape that depends on values, which a program traced once cannot follow."""
+    for slot in (s for value in params.values() for s in _slots(value)):
+        if np.asarray(values[slot]).dtype == bool:
+            name = what[0].name if isinstance(what, tuple) else what.name
+            raise JitError(
+                f"jit: {name} with a boolean mask computed from the inputs: the number of "
+                "elements it selects depends on the values, and a traced program has fixed shapes. "
+                "Keep the shape with where(mask, x, 0) (and divide a mean by mask.sum())."
+            )
 
 
 def _value(x: Any) -> Any:
