@@ -122,21 +122,22 @@ def nielsen_cost(params: list, x: Any, y: Any) -> Any:
 
 
 class Jit(System):
-    """The same cost, ``jit(value_and_grad(cost))``: traced once, then a straight-line program.
-    The update is the floor's (in place, in numpy)."""
+    """The same cost, ``jit(grad(cost))``: traced once, then a straight-line program. ``grad``,
+    not ``value_and_grad``: the floor computes no cost value either, and the program then
+    drops the steps that only the value needs. The update is the floor's (in place, in numpy)."""
 
     def __init__(self, problem: dict[str, Any]) -> None:
-        from autograd_core import jit, value_and_grad
+        from autograd_core import grad, jit
 
         self.params = [p.copy() for pair in zip(problem["weights"], problem["biases"]) for p in pair]
         self.x, self.y = problem["x"], problem["y"]
-        self.step_fn = jit(value_and_grad(nielsen_cost))
+        self.step_fn = jit(grad(nielsen_cost))
 
     def forward(self) -> Any:
         return None          # one call runs forward and backward
 
     def backward(self, state: Any) -> None:
-        self.grads = self.step_fn(self.params, self.x, self.y)[1]
+        self.grads = self.step_fn(self.params, self.x, self.y)
 
     def update(self) -> None:
         for p, g in zip(self.params, self.grads):
@@ -145,8 +146,8 @@ class Jit(System):
 
 
 class JaxJit(System):
-    """``jax.jit(jax.value_and_grad(cost))`` on the CPU, float64; the update inside the jitted
-    step, as JAX code is written (arrays are immutable)."""
+    """``jax.jit`` of a step of ``jax.grad(cost)`` on the CPU, float64; the update inside the
+    jitted step, as JAX code is written (arrays are immutable)."""
 
     def __init__(self, problem: dict[str, Any], jax: Any) -> None:
         import jax.numpy as jnp
@@ -159,8 +160,7 @@ class JaxJit(System):
             return jnp.sum(diff * diff) * (0.5 / x.shape[0])
 
         def train_step(params, x, y):
-            value, grads = jax.value_and_grad(cost)(params, x, y)
-            return value, [p - ETA * g for p, g in zip(params, grads)]
+            return [p - ETA * g for p, g in zip(params, jax.grad(cost)(params, x, y))]
 
         self.params = [jnp.asarray(p) for pair in zip(problem["weights"], problem["biases"]) for p in pair]
         self.x, self.y = jnp.asarray(problem["x"]), jnp.asarray(problem["y"])
@@ -170,8 +170,8 @@ class JaxJit(System):
         return None
 
     def backward(self, state: Any) -> None:
-        value, self.params = self.train_step(self.params, self.x, self.y)
-        value.block_until_ready()
+        self.params = self.train_step(self.params, self.x, self.y)
+        self.params[0].block_until_ready()
 
     def update(self) -> None:
         pass                 # done inside the jitted step

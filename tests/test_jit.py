@@ -321,6 +321,8 @@ def test_the_program_prints_as_python_with_shapes_and_the_vjps_applied():
     text = str(program)
     assert text.count("\n    v") == len(program) and "def program(a0, a1, a2, a3):" in text
     assert "sigmoid_vjp0(" in text and "x̄ = g ⊙ z ⊙ (1 − z)" in text
+    assert "weight_gradient(" in text and "transpose_vjp0" not in text     # fused: x @ W.T's W̄
+    assert "\n    del v" in text                                          # values dropped after use
     assert "# a2: (2, 4) float64" in text and "(2, 3) float64" in text
     # The printed source is the function that runs: executing it gives the jitted result.
     namespace = dict(program._write()[1])

