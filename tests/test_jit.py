@@ -443,3 +443,12 @@ def test_a_jitted_function_inside_a_traced_one_says_to_call_the_plain_function()
     inner = jit(lambda a: a * 2)
     with pytest.raises(JitError, match="Call the plain function"):
         jit(lambda a: inner(a) + 1)(np.ones(2))
+
+
+def test_the_first_replay_check_allows_rounding_and_catches_a_changed_value():
+    from autograd_core.replay.jitted import _same
+
+    wanted = np.array([1.0, -1.0, 1e-17, 3.0])             # an entry that cancelled to nearly 0
+    assert _same(wanted + np.array([0.0, 0.0, 2e-16, 0.0]), wanted)       # rounding of a sum
+    assert not _same(wanted * np.array([1.0, 1.0, 1.0, 1.01]), wanted)    # a value kept from before
+    assert not _same(wanted[:3], wanted) and _same(np.array([np.nan]), np.array([np.nan]))
