@@ -53,10 +53,14 @@ class Program:
         _refuse_unseen(self.steps)
         shapes = {slot: np.shape(value) for slot, value in enumerate(tracer.values)}
         self.steps = fuse(self.steps, self.outputs, shapes)
+        copies: dict[int, Constant] = {}
         for step in self.steps:
-            # An array captured from the caller's scope keeps the value it had when traced.
-            step.inputs = tuple(Constant(ref.value.copy()) if isinstance(ref, Constant)
-                                and isinstance(ref.value, np.ndarray) else ref for ref in step.inputs)
+            # An array captured from the caller's scope keeps the value it had when traced: a
+            # copy, one per array however many steps read it.
+            step.inputs = tuple(
+                copies.setdefault(id(ref.value), Constant(ref.value.copy()))
+                if isinstance(ref, Constant) and isinstance(ref.value, np.ndarray) else ref
+                for ref in step.inputs)
         self.input_shapes = [(np.shape(tracer.values[s]), np.asarray(tracer.values[s]).dtype)
                              for s in self.inputs]
         # Outputs the program must copy or convert: one that is (a view of) an input, a constant
