@@ -162,8 +162,9 @@ def scenario_5(smoke: bool, repeats: int, budget: float) -> list:
     sizes, batch = ([20, 5, 3], 8) if smoke else ([784, 30, 10], 100)
     label = f"5. backward ÷ forward, scenario 2 ({'-'.join(map(str, sizes))}, batch {batch})"
     systems, missing = _nielsen_systems(nielsen.make_problem(sizes, batch))
-    systems.pop("HIPS autograd", None)
-    missing.append(("HIPS autograd", "its grad() runs forward and backward as one call"))
+    for one_call in ("HIPS autograd", JIT, JAX):
+        if systems.pop(one_call, None) is not None:
+            missing.append((one_call, "its grad() runs forward and backward as one call"))
     inner = 3 if smoke else 50
     rows = []
     for name, system in systems.items():

@@ -452,3 +452,16 @@ def test_the_first_replay_check_allows_rounding_and_catches_a_changed_value():
     assert _same(wanted + np.array([0.0, 0.0, 2e-16, 0.0]), wanted)       # rounding of a sum
     assert not _same(wanted * np.array([1.0, 1.0, 1.0, 1.01]), wanted)    # a value kept from before
     assert not _same(wanted[:3], wanted) and _same(np.array([np.nan]), np.array([np.nan]))
+
+
+def test_the_square_of_a_value_has_one_fused_gradient_step_with_the_same_numbers():
+    def f(x, y):
+        d = x - y
+        return (d * d).sum()
+
+    x, y = np.array([1.0, 2.0, 3.5]), np.array([0.5, 0.25, 4.0])
+    jitted = jit(grad(f))
+    program = jitted.program(x, y)
+    assert [step.primitive.name for step in program.steps].count("square_gradient") == 1
+    for a in (x, x * 3):
+        np.testing.assert_array_equal(jitted(a, y), grad(f)(a, y))   # 2 (g ⊙ d) is exact
