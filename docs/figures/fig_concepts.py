@@ -14,6 +14,15 @@ import numpy as np
 import nn
 from autograd_core import Function, Tensor, animate_backward, draw, gradients, no_grad
 
+
+def _save(fig, path: Path) -> Path:
+    """Lay out, write and close a matplotlib figure; its path."""
+    fig.tight_layout()
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
 # ------------------------------------------------------------------ BP1–BP4 (bp1-bp4.md)
 
 
@@ -76,11 +85,7 @@ def output_error(out_dir: Path) -> list[Path]:
     ax.set_title("At z = −8 the network is badly wrong: cross-entropy pushes hard, quadratic barely")
     ax.legend(loc="lower right", fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out_dir / "concepts-output-error.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out_dir / "concepts-output-error.png")]
 
 
 # ------------------------------------------------------------------ the scalar mean (scalar-loss.md)
@@ -140,11 +145,7 @@ def batchnorm_coupling(out_dir: Path) -> list[Path]:
         ax.set_xticks(range(8))
         ax.set_yticks(range(8))
         fig.colorbar(image, ax=ax, shrink=0.8, label="Σ |∂Cᵢ/∂xⱼ|")
-    fig.tight_layout()
-    path = out_dir / "concepts-batchnorm-coupling.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out_dir / "concepts-batchnorm-coupling.png")]
 
 
 def weight_decay(out_dir: Path) -> list[Path]:
@@ -220,11 +221,7 @@ def straight_through(out_dir: Path) -> list[Path]:
     right.set_title("±1 hidden units learn XOR only with the STE", fontsize=10)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = out_dir / "concepts-straight-through.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out_dir / "concepts-straight-through.png")]
 
 
 # ------------------------------------------------------------------ gradient checking (gradient-checking.md)
@@ -280,11 +277,7 @@ def finite_difference_error(out_dir: Path) -> list[Path]:
     ax.set_title("Too large an ε: truncation error; too small: rounding error", fontsize=10)
     ax.legend(fontsize=8.5, loc="lower left")
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    path = out_dir / "concepts-finite-difference-error.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, out_dir / "concepts-finite-difference-error.png")]
 
 
 def make(out_dir: Path) -> list[Path]:
