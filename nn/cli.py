@@ -284,7 +284,8 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
           f"(best {accuracy:.2%}), {sum(history['seconds']):.1f} s, {history.form} form, "
           + ("steps replayed by jit" if history.jit else "eager steps"))
     if not history.jit and not args.no_jit:
-        print(f"(jit not used: {history.jit_reason.splitlines()[0]})")
+        # The reason's first sentence: what jit could not trace (the rest is advice for code).
+        print(f"(steps ran eagerly: {history.jit_reason.split('. ')[0].removeprefix('jit: ')}.)")
     return {"history": history, "model": model}
 
 
