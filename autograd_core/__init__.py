@@ -21,6 +21,7 @@ from .functional import grad, hessian, hvp, jacobian, jvp, per_example_grads, va
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .node import Node, NotSaved
+from .observe import is_tracing
 from .ops import (
     absolute,
     add,
@@ -63,7 +64,6 @@ from .ops import tensor_sum as sum  # noqa: A001
 from .primitive import PRIMITIVES, Primitive, Rule, call, primitive, rule
 from .replay import jit
 from .tensor import Tensor, mark_modified
-from .watch import is_tracing
 
 abs = absolute  # noqa: A001
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import anomaly, watch
+from . import anomaly, observe
 from .broadcasting import sum_to_shape
 from .errors import BackwardError, InplaceError, ShapeError
 from .grad_mode import set_grad_enabled
@@ -35,7 +35,7 @@ from .tensor import Tensor, result_tensor, share_versions
 def backward(tensor: Tensor, gradient: Any = None, retain_graph: bool = False,
              create_graph: bool = False) -> None:
     """``tensor.backward(...)``: accumulate gradients into ``.grad`` of the leaves."""
-    watch.refuse("loss.backward() fills .grad", "Return the loss and take its gradient with "
+    observe.refuse("loss.backward() fills .grad", "Return the loss and take its gradient with "
                  "grad() or value_and_grad() (jit(value_and_grad(f))), which return it.")
     roots = [(_root_node(tensor), _seed(tensor, gradient, create_graph))]
     arrivals = _run(roots, retain_graph or create_graph, create_graph, wanted=None)
@@ -107,7 +107,7 @@ def _run(roots: list, retain_graph: bool, create_graph: bool, wanted: dict | Non
     """The backward loop: from the roots back to the leaves, each node once."""
     if not create_graph:
         # Its sums and copies would be plain numpy, out of the tracer's sight.
-        watch.refuse("a backward pass on plain arrays", "Take gradients with grad(), "
+        observe.refuse("a backward pass on plain arrays", "Take gradients with grad(), "
                      "value_and_grad() or gradients(..., create_graph=True), which jit traces.")
     # grads: the gradient summed so far for each node that received some and is not done.
     # Operations wait in a heap of -seq (the latest recorded comes out first; plain ints,
@@ -176,8 +176,8 @@ def _apply_rules(node: Node, g: Any, create_graph: bool, check: Any) -> list:
             input_grads.append(None)
             continue
         vjp = op.vjps[index]
-        if watch.state.watchers:    # jit is tracing: this rule is one step of its program
-            grad = watch.call_rule(vjp, (op, index), g, out, args, params)
+        if observe.state.observers:    # jit is tracing: this rule is one step of its program
+            grad = observe.call_rule(vjp, (op, index), g, out, args, params)
         else:
             grad = vjp(g, out, *args, **params) if params else vjp(g, out, *args)
         value = saved[index]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import watch
+from . import observe
 from .errors import AutogradError, ShapeError
 from .primitive import Primitive, SavePlan, rule
 from .tensor import Tensor
@@ -100,7 +100,7 @@ class Function:
         """Run ``forward`` on the inputs and record the operation on the tape."""
         if cls._primitive is None:
             raise TypeError("call apply() on a subclass of Function, not on Function itself")
-        watch.refuse(f"the custom Function {cls.__name__}",
+        observe.refuse(f"the custom Function {cls.__name__}",
                      "Its forward and backward share state on ctx, which a replayed program "
                      "would keep from the traced call. Call the function without jit.")
         needs = tuple(isinstance(x, Tensor) and x._node is not None for x in inputs)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from . import watch
+from . import observe
 from .backward import gradients
 from .composites import stack
 from .errors import BackwardError
@@ -249,7 +249,7 @@ class _Traced:
                 _refuse_unused(who, f, [labels[k] for k in unused])
         #: an outer transform (or the caller) may differentiate the results: record the backward.
         #: While jit traces, always: the backward's operations must be steps it sees.
-        self.outer = recording and (watch.is_tracing() or _depends_on_outer_graph(outputs, self.wrt))
+        self.outer = recording and (observe.is_tracing() or _depends_on_outer_graph(outputs, self.wrt))
         self.as_tensor = self.outer or any(isinstance(a, Tensor) for a in given) or any(
             isinstance(leaf, Tensor) for arg in leaves for _, leaf in arg)
 
@@ -494,7 +494,7 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any, 
     measured about N times slower than one batched backward (see the test of this
     function and docs/transforms.md); use it for analysis, not for training.
     """
-    watch.refuse("per_example_grads", "It fills its results with numpy, out of the tracer's "
+    observe.refuse("per_example_grads", "It fills its results with numpy, out of the tracer's "
                  "sight. Jit the gradient of one example instead (jit(grad(loss))).")
     who = "per_example_grads"
     labelled = [(f"params{path}", value) for path, value in _leaves(params)]

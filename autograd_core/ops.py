@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import watch
+from . import observe
 from .composites import (
     concatenate,
     expand_dims,
@@ -169,7 +169,7 @@ def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def _refuse_index_from_values(x: Any, name: str) -> None:
     if isinstance(x, Tensor):
-        watch.refuse(f"{name} of a traced tensor gives a plain index",
+        observe.refuse(f"{name} of a traced tensor gives a plain index",
                      "An index read from values would stay the traced call's.")
 
 

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import anomaly, grad_mode, watch
+from . import anomaly, grad_mode, observe
 from .errors import forward_shape_error, is_shape_mismatch
 from .node import NO_PARAMS, Node, NotSaved
 from .tensor import Tensor, ViewOrigin, follow_base, result_tensor, share_versions
@@ -256,8 +256,8 @@ def record(op: Primitive, inputs: tuple, params: Mapping[str, Any]) -> Tensor:
         raise forward_shape_error(op.name, values, exc) from exc
     if type(out) is not np.ndarray:
         out = np.asarray(out)       # numpy returns scalars from 0-d operations: keep an array
-    if watch.state.watchers:        # jit is tracing: this call is one step of its program
-        watch.announce(op.forward, op, tuple(values), params, out)
+    if observe.state.observers:        # jit is tracing: this call is one step of its program
+        observe.announce(op.forward, op, tuple(values), params, out)
     result = result_tensor(out, None)
     if needs_grad and grad_mode.state.enabled:
         result._node = _make_node(op, inputs, values, parents, needs_grad, out, params)

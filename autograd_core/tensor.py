@@ -20,7 +20,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import grad_mode, watch
+from . import grad_mode, observe
 from .errors import AutogradError
 from .node import NO_PARAMS, Node
 
@@ -353,7 +353,7 @@ class RemovableHandle:
 
 
 def _refuse_reading_values(what: str, shape: tuple = ()) -> None:
-    watch.refuse(f"{what} reads the value of a traced tensor of shape {shape}",
+    observe.refuse(f"{what} reads the value of a traced tensor of shape {shape}",
                  "Its result is a plain value that the program cannot follow: decide per element "
                  "with operations (maximum, minimum, clip, relu, abs) instead of a Python branch, or "
                  "pass the value as a static argument (jit(f, static_argnums=...)).")
@@ -382,7 +382,7 @@ def mark_modified(target: Tensor) -> None:
 
 
 def _count_write(tensor: Tensor) -> None:
-    watch.refuse(f"an in-place write to a tensor of shape {tensor.shape}",
+    observe.refuse(f"an in-place write to a tensor of shape {tensor.shape}",
                  "Compute out of place (y = y + 1 rather than y += 1, y = where(...) rather "
                  "than y[mask] = ...).")
     tensor._version += 1

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import backward as _backward
-from . import ops, watch
+from . import observe, ops
 from .inplace import inplace_apply, inplace_setitem
 from .node import NO_PARAMS
 from .primitive import record
@@ -206,7 +206,7 @@ class TensorMethods:
 
     def tolist(self) -> Any:
         """The values as nested Python lists (a number for a 0-d tensor), as ``ndarray.tolist``."""
-        watch.refuse("t.tolist() reads a traced tensor's value", "Its result is a plain list that "
+        observe.refuse("t.tolist() reads a traced tensor's value", "Its result is a plain list that "
                      "the program cannot follow.")
         return self.data.tolist()
 
@@ -245,7 +245,7 @@ class TensorMethods:
             )
         kwargs.pop("out", None)
         if ufunc in ops.COMPARISONS:        # not differentiable: a plain numpy result
-            watch.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
+            observe.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
                          "Its result is a plain array that the program cannot follow: decide per "
                          "element with operations (maximum, minimum, clip, relu, abs) instead.")
             return ufunc(*[value_of(v) for v in inputs], **kwargs)

@@ -1,6 +1,6 @@
 """``jit``: trace a function once, replay it as a straight-line program on numpy arrays (this package).
 
-- ``trace.py``: running the function under a watcher, one ``Step`` per operation;
+- ``trace.py``: running the function under an observer, one ``Step`` per operation;
 - ``program.py``: the steps the outputs need, written as a Python function;
 - ``jitted.py``: ``jit`` itself, a program per signature.
 """

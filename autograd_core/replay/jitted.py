@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import watch
+from .. import observe
 from ..errors import JitError
 from ..functional import _is_structure, _leaves, _rebuild
 from ..grad_mode import enable_grad
@@ -166,7 +166,7 @@ class Jitted:
     def _trace(self, args: tuple, signature: Any) -> tuple[Program, Any]:
         tracer = Tracer()
         call_args = self._tensors(args, tracer.add_input)
-        with watch.watching(tracer), enable_grad():
+        with observe.observing(tracer), enable_grad():
             out = self.f(*call_args)
         leaves = _leaves(out)
         refs = [tracer.ref(leaf.data if isinstance(leaf, Tensor) else leaf) for _, leaf in leaves]
@@ -237,7 +237,7 @@ def _flatten(value: Any, key: list, arrays: list, name: str, index: int) -> None
 
 def _array(leaf: Any, label: str) -> np.ndarray:
     if isinstance(leaf, Tensor):
-        if leaf.requires_grad and watch.is_tracing():
+        if leaf.requires_grad and observe.is_tracing():
             raise JitError(
                 f"{label} is a traced tensor: a jitted function called inside another one that jit "
                 "is tracing. Call the plain function there (its operations become part of the "

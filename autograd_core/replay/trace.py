@@ -1,6 +1,6 @@
 """Tracing: run a function once on tensors and write down each operation as a step.
 
-The ``Tracer`` is a watcher (see ``watch.py``): the engine tells it about every
+The ``Tracer`` is an observer (see ``observe.py``): the engine tells it about every
 primitive it runs forward and every gradient rule it applies, with the values that
 went in and came out. ``jit`` makes every floating-point argument a tensor that
 requires grad, so the transforms inside the function record their backward pass
@@ -95,7 +95,7 @@ class Step:
 
 
 class Tracer:
-    """Collects the steps of one traced call (the watcher passed to ``watch.watching``)."""
+    """Collects the steps of one traced call (the observer passed to ``observe.observing``)."""
 
     def __init__(self) -> None:
         self.steps: list[Step] = []
@@ -117,7 +117,7 @@ class Tracer:
 
     def saw(self, function: Any, what: Any, inputs: tuple, params: Mapping[str, Any], result: Any,
             in_rule: bool) -> None:
-        """``result = function(*inputs, **params)`` ran (see ``watch.announce``): note it as a
+        """``result = function(*inputs, **params)`` ran (see ``observe.announce``): note it as a
         step, or as no step when the program does not need one."""
         result = _value(result)
         if isinstance(what, tuple):
