@@ -55,47 +55,47 @@ from .tensor import Tensor
 # What the transformed function receives for an argument it is differentiated by: a copy
 # with a node of its own. So an in-place write inside the function changes neither the
 # caller's array nor the tensor the gradient is taken with respect to.
-_argument = Primitive(lambda x: x.copy(), "argument",
+argument_copy = Primitive(lambda x: x.copy(), "argument",
                       "z = x;  x̄ = g  (an argument of a transformed function)")
-_argument.defvjp(rule(lambda g, out, x: g))
+argument_copy.defvjp(rule(lambda g, out, x: g))
 
 
 # ------------------------------------------------------------------ nested structures
-def _is_structure(value: Any) -> bool:
+def is_tree(value: Any) -> bool:
     """Dicts are structures; a list or tuple is one when it holds an array, a Tensor or a
     structure. A list of plain numbers is array data, as ``np.asarray`` reads it."""
     if isinstance(value, dict):
         return True
     if isinstance(value, (list, tuple)):
-        return any(isinstance(v, (np.ndarray, Tensor)) or _is_structure(v) for v in value)
+        return any(isinstance(v, (np.ndarray, Tensor)) or is_tree(v) for v in value)
     return False
 
 
-def _leaves(tree: Any, path: str = "") -> list[tuple[str, Any]]:
+def tree_leaves(tree: Any, path: str = "") -> list[tuple[str, Any]]:
     """(path, leaf) for every leaf of ``tree``, depth first, dicts in insertion order.
 
     The path reads as the indexing that reaches the leaf (``['layers.0.W']``, ``[1][0]``),
     "" for a tree that is a single leaf; error messages name leaves with it.
     """
-    if not _is_structure(tree):
+    if not is_tree(tree):
         return [(path, tree)]
     items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-    return [pair for key, value in items for pair in _leaves(value, f"{path}[{key!r}]")]
+    return [pair for key, value in items for pair in tree_leaves(value, f"{path}[{key!r}]")]
 
 
-def _rebuild(tree: Any, leaves: Iterator[Any]) -> Any:
-    """``tree``'s structure with its leaves replaced, in ``_leaves`` order, by ``leaves``."""
-    if not _is_structure(tree):
+def tree_rebuild(tree: Any, leaves: Iterator[Any]) -> Any:
+    """``tree``'s structure with its leaves replaced, in ``tree_leaves`` order, by ``leaves``."""
+    if not is_tree(tree):
         return next(leaves)
     if isinstance(tree, dict):
-        return {key: _rebuild(value, leaves) for key, value in tree.items()}
-    items = [_rebuild(value, leaves) for value in tree]
+        return {key: tree_rebuild(value, leaves) for key, value in tree.items()}
+    items = [tree_rebuild(value, leaves) for value in tree]
     return type(tree)(*items) if hasattr(tree, "_fields") else type(tree)(items)   # namedtuples
 
 
 def _check_like(who: str, what: str, index: int, primal: Any, other: Any) -> None:
     """``other`` (a tangent, a vector) has ``primal``'s structure and each leaf its shape."""
-    primal_leaves, other_leaves = _leaves(primal), _leaves(other)
+    primal_leaves, other_leaves = tree_leaves(primal), tree_leaves(other)
     paths, other_paths = [path for path, _ in primal_leaves], [path for path, _ in other_leaves]
     if paths != other_paths:
         def listed(leaf_paths: list[str]) -> str:
@@ -133,7 +133,7 @@ def _fresh_argument(value: Any, recording: bool, who: str, label: str) -> Tensor
     """A tensor requiring grad, with a node of its own, holding ``value``."""
     if isinstance(value, Tensor):
         if value._node is not None and recording:
-            return _argument(value)
+            return argument_copy(value)
         if value.dtype.kind in "biu":
             value = astype(value, np.float64)    # recorded: jit reads each call's integers
         value = value.data
@@ -213,13 +213,13 @@ def _convert(value: Any, as_tensor: bool) -> Any:
 
 
 def _output_leaves(out: Any) -> list[Any]:
-    return [leaf for _, leaf in _leaves(out)]
+    return [leaf for _, leaf in tree_leaves(out)]
 
 
 class _Traced:
     """``f`` run once on fresh arguments: its outputs, the arguments, and how to return results.
 
-    Each differentiated argument is a tree (``_leaves``); ``wrt`` holds one fresh tensor
+    Each differentiated argument is a tree (``tree_leaves``); ``wrt`` holds one fresh tensor
     per leaf of all of them, in order, and ``per_argument`` regroups a flat list of
     results into the arguments' structures.
     """
@@ -230,7 +230,7 @@ class _Traced:
         recording = is_grad_enabled()
         given = list(args)
         self.trees = [given[i] for i in self.nums]
-        leaves = [[(f"argument {i}{path}", leaf) for path, leaf in _leaves(tree)]
+        leaves = [[(f"argument {i}{path}", leaf) for path, leaf in tree_leaves(tree)]
                   for i, tree in zip(self.nums, self.trees)]
         with enable_grad():
             fresh = [[_fresh_argument(leaf, recording, who, label) for label, leaf in arg]
@@ -238,8 +238,8 @@ class _Traced:
             self.wrt = [t for arg in fresh for t in arg]
             call_args = list(given)
             for i, tree, arg in zip(self.nums, self.trees, fresh):
-                # f works on its own copy (see _argument), in the argument's structure
-                call_args[i] = _rebuild(tree, iter([_argument(t) for t in arg]))
+                # f works on its own copy (see argument_copy), in the argument's structure
+                call_args[i] = tree_rebuild(tree, iter([argument_copy(t) for t in arg]))
             self.out = f(*call_args, **kwargs)
         outputs = _output_leaves(self.out)
         if not allow_unused:
@@ -260,7 +260,7 @@ class _Traced:
     def per_argument(self, flat: Sequence[Any], as_tensor: bool) -> tuple:
         """One result per leaf of ``wrt`` → one per differentiated argument, in its structure."""
         converted = iter([_convert(g, as_tensor) for g in flat])
-        return tuple(_rebuild(tree, converted) for tree in self.trees)
+        return tuple(tree_rebuild(tree, converted) for tree in self.trees)
 
     def result(self, flat: Sequence[Any]) -> Any:
         per_argument = self.per_argument(flat, self.as_tensor)
@@ -404,9 +404,9 @@ def jacobian(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
     @functools.wraps(f)
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         traced = _Traced(f, args, kwargs, argnums, "jacobian(f)", allow_unused)
-        if _is_structure(traced.out):
+        if is_tree(traced.out):
             blocks = [_jacobian_of(traced, out) for out in _output_leaves(traced.out)]
-            return _rebuild(traced.out, iter(blocks))
+            return tree_rebuild(traced.out, iter(blocks))
         return _jacobian_of(traced, traced.out)
 
     return jacobian_f
@@ -497,9 +497,9 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any, 
     observe.refuse("per_example_grads", "It fills its results with numpy, out of the tracer's "
                  "sight. Jit the gradient of one example instead (jit(grad(loss))).")
     who = "per_example_grads"
-    labelled = [(f"params{path}", value) for path, value in _leaves(params)]
+    labelled = [(f"params{path}", value) for path, value in tree_leaves(params)]
     leaves = [_fresh_argument(_value(v), False, who, label) for label, v in labelled]
-    structured = _rebuild(params, iter(leaves))
+    structured = tree_rebuild(params, iter(leaves))
     X_data, Y_data = _value(X), _value(Y)
     count = len(X_data)
     if len(Y_data) != count:
@@ -515,7 +515,7 @@ def per_example_grads(loss_fn: Callable[..., Any], params: Any, X: Any, Y: Any, 
                     _refuse_unused(who, loss_fn, [labelled[k][0] for k in unused], f" for example {n}")
             for store, g in zip(per_param, _differentiate(loss, leaves, None, create_graph=False)):
                 store[n] = g
-    return _rebuild(params, iter(per_param))
+    return tree_rebuild(params, iter(per_param))
 
 
 def _value(x: Any) -> Any:

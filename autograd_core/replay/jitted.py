@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import observe
 from ..errors import JitError
-from ..functional import _is_structure, _leaves, _rebuild
+from ..functional import is_tree, tree_leaves, tree_rebuild
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
 from .program import Program
@@ -123,8 +123,10 @@ class Jitted:
         number is returned.
         """
         result = program.run(arrays)
-        expected = self.f(*self._tensors(args, lambda array: None))
-        for (path, got), (_, wanted) in zip(_leaves(result), _leaves(expected)):
+        # f as a user calls it: tensors that do not require grad, so that the transforms run
+        # their usual backward on arrays, the rules the program calls, in the same order.
+        expected = self.f(*self._tensors(args, lambda array: None, traced=False))
+        for (path, got), (_, wanted) in zip(tree_leaves(result), tree_leaves(expected)):
             wanted = np.asarray(wanted.data if isinstance(wanted, Tensor) else wanted)
             if not _same(np.asarray(got), wanted):
                 del self.programs[signature]
@@ -142,8 +144,8 @@ class Jitted:
         return result
 
     # ------------------------------------------------------------------ tracing
-    def _tensors(self, args: tuple, register: Callable[[np.ndarray], Any]) -> list:
-        """The arguments as ``f`` receives them when traced: each array a Tensor of its own."""
+    def _tensors(self, args: tuple, register: Callable[[np.ndarray], Any], traced: bool = True) -> list:
+        """The arguments as ``f`` receives them: each array a Tensor of its own."""
         static = {i % len(args) for i in self.static_argnums}
         call_args = []
         for index, arg in enumerate(args):
@@ -151,16 +153,16 @@ class Jitted:
                 call_args.append(arg)
                 continue
             tensors = []
-            for path, leaf in _leaves(arg):
+            for path, leaf in tree_leaves(arg):
                 # A view: the same memory, but an object of its own, so that an array passed
                 # twice (or also captured by f) is two inputs of the program, not one.
                 array = _array(leaf, f"argument {index}{path}").view()
                 # Floating-point inputs require grad, so that the transforms inside f record
                 # their backward pass as operations the tracer sees (as for an outer transform).
-                tensor = Tensor(array, requires_grad=array.dtype.kind == "f")
+                tensor = Tensor(array, requires_grad=traced and array.dtype.kind == "f")
                 register(tensor.data)
                 tensors.append(tensor)
-            call_args.append(_rebuild(arg, iter(tensors)))
+            call_args.append(tree_rebuild(arg, iter(tensors)))
         return call_args
 
     def _trace(self, args: tuple, signature: Any) -> tuple[Program, Any]:
@@ -168,11 +170,11 @@ class Jitted:
         call_args = self._tensors(args, tracer.add_input)
         with observe.observing(tracer), enable_grad():
             out = self.f(*call_args)
-        leaves = _leaves(out)
+        leaves = tree_leaves(out)
         refs = [tracer.ref(leaf.data if isinstance(leaf, Tensor) else leaf) for _, leaf in leaves]
         # The output's structure, with placeholders for its arrays (not the traced tensors,
         # which would keep the whole trace alive).
-        skeleton = _rebuild(out, iter([_PLACEHOLDER] * len(leaves)))
+        skeleton = tree_rebuild(out, iter([_PLACEHOLDER] * len(leaves)))
         program = Program(tracer, refs, skeleton, self.__name__)
         self.programs[signature] = program
         if len(self.programs) == RETRACE_WARNING:
@@ -187,7 +189,7 @@ class Jitted:
             if value is not None:
                 value = np.array(value) if position in program.copied else np.asarray(value)
             values.append(value)
-        return program, _rebuild(skeleton, iter(values))
+        return program, tree_rebuild(skeleton, iter(values))
 
 
 def _same(got: np.ndarray, wanted: np.ndarray) -> bool:
@@ -209,7 +211,7 @@ def _short(value: Any) -> str:
 
 def _flatten(value: Any, key: list, arrays: list, name: str, index: int) -> None:
     """Append ``value``'s arrays to ``arrays`` and its structure, shapes and dtypes to ``key``,
-    in ``_leaves`` order. Run on every call, so the usual case (an array) comes first and
+    in ``tree_leaves`` order. Run on every call, so the usual case (an array) comes first and
     paths are spelled out only in an error message."""
     if type(value) is np.ndarray:
         arrays.append(value)
@@ -218,7 +220,7 @@ def _flatten(value: Any, key: list, arrays: list, name: str, index: int) -> None
         key.append((type(value), tuple(value)))
         for item in value.values():
             _flatten(item, key, arrays, name, index)
-    elif isinstance(value, (list, tuple)) and _is_structure(value):
+    elif isinstance(value, (list, tuple)) and is_tree(value):
         key.append((type(value), len(value)))
         for item in value:
             _flatten(item, key, arrays, name, index)
@@ -228,7 +230,7 @@ def _flatten(value: Any, key: list, arrays: list, name: str, index: int) -> None
             array = _array(value, label)
         except (TypeError, JitError):
             # Name the leaf by its path (argument 1['layers.0.W']) for the error message.
-            for path, leaf in _leaves(value):
+            for path, leaf in tree_leaves(value):
                 _array(leaf, f"{label}{path}")
             raise
         arrays.append(array)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import JitError
-from ..functional import _argument
+from ..functional import argument_copy
 from ..primitive import Primitive
 from ..tensor import Tensor
 
@@ -137,7 +137,7 @@ class Tracer:
             _slots(value) for value in params.values())
         if not reads_an_input:
             self._fold(result, unseen)
-        elif what is _argument:
+        elif what is argument_copy:
             # The transforms give f a copy of each argument, so that an in-place write inside f
             # cannot reach the caller. A traced function makes no in-place writes (they are
             # refused), so the program reads the argument itself.
