@@ -72,15 +72,14 @@ def unit_interval_targets(t, cost):
 unit_interval_targets.defvjp(ac.rule(lambda g, out, t, cost: g))
 
 
-def _refuse_value_mask(cost: str) -> None:
-    """The 0 · ln 0 = 0 case is found from the values, which a jitted program would keep from
-    the call that traced it."""
-    if ac.is_tracing():
-        raise ac.JitError(
-            f"{cost}: on probabilities, the cost looks at the values to take 0 · ln 0 = 0, which "
-            f"jit cannot trace. Give it the pre-activations instead ({cost}(from_logits=True)), "
-            "which is also more stable."
-        )
+@ac.primitive("both_equal", "m = (a = v) ∧ (y = v), elementwise: where 0 · ln 0 = 0 applies",
+              why="an operation, so that jit finds the entries again on every replay",
+              table=LABEL_PRIMITIVES)
+def both_equal(a, y, value):
+    return (a == value) & (y == value)
+
+
+both_equal.defvjp(None, None)
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -266,10 +265,9 @@ class CrossEntropyCost:
         # multiplying by a mask: 0 · ln 0 would be NaN, and a is replaced only at those
         # entries, so the value and gradient are untouched everywhere else; ∂/∂a of the
         # dropped term is 0, not 0/0.
-        _refuse_value_mask("CrossEntropyCost")
-        y_values = _values(target)
-        first_dropped = (a == 0) & (y_values == 0)       # y ln a        with y = a = 0
-        second_dropped = (a == 1) & (y_values == 1)      # (1 − y) ln(1 − a) with y = a = 1
+        y_values = _values(y)
+        first_dropped = both_equal(a, y_values, value=0)     # y ln a        with y = a = 0
+        second_dropped = both_equal(a, y_values, value=1)    # (1 − y) ln(1 − a) with y = a = 1
         log_a = ac.log(ac.where(first_dropped, 1.0, output))
         log_1_minus_a = ac.log(ac.where(second_dropped, 1.0, ac.sub(1.0, output)))
         per_entry = ac.add(ac.mul(y, log_a), ac.mul(ac.sub(1.0, y), log_1_minus_a))
@@ -394,8 +392,7 @@ class CategoricalCrossEntropy:
                 f"or pass the logits with {name}(from_logits=True)."
             )
         # As in CrossEntropyCost: a `where`, so that a is replaced only where the term is 0 anyway.
-        _refuse_value_mask(name)
-        return ac.log(ac.where((a == 0) & (_values(y) == 0), 1.0, output))
+        return ac.log(ac.where(both_equal(a, _values(y), value=0), 1.0, output))
 
     def __repr__(self) -> str:
         flags = [f"from_logits={self.from_logits}", "fused=True" if self.fused else "",

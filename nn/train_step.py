@@ -5,9 +5,8 @@ parameter. With jit, the step is ``jit(value_and_grad(loss))`` of the model's lo
 as a function of its parameters (``functional_call``): traced on the first mini-batch of
 each shape, then replayed as a straight-line program. It computes the same operations in
 the same order as the eager step, so the numbers are the same; it only skips the
-bookkeeping. A model that jit cannot trace (Dropout or BatchNorm in training mode, a
-cross-entropy cost on probabilities) raises JitError when traced; the step then runs
-eagerly, and ``reason`` says why.
+bookkeeping. A model that jit cannot trace (Dropout or BatchNorm in training mode)
+raises JitError when traced; the step then runs eagerly, and ``reason`` says why.
 """
 
 from __future__ import annotations
