@@ -93,7 +93,9 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
     rather than silently given no gradient (use ``maximum`` and ``minimum`` for that).
     """
     for name, bound in (("a_min", a_min), ("a_max", a_max)):
-        if isinstance(bound, Tensor) and bound.requires_grad:
+        # While jit traces, every float argument requires grad; a bound passed in is read as
+        # a value (a slot of the program), and differentiating by it still raises (unused).
+        if isinstance(bound, Tensor) and bound.requires_grad and not observe.is_tracing():
             raise TypeError(
                 f"clip: {name} requires grad, but clip's bounds are not differentiated. For a "
                 "gradient with respect to the bounds write minimum(maximum(x, a_min), a_max); "

@@ -57,19 +57,58 @@ def one_hot(labels, classes, dtype, cost):
 one_hot.defvjp(None)
 
 
-@ac.primitive("unit_interval_targets", "y = t, checked to lie in [0, 1];  t̄ = g",
-              why="while jit traces, the check is a step of the program, so every replay makes it",
+@ac.primitive("checked", "y = t, after check(t) found nothing wrong;  t̄ = g",
+              why="while jit traces, a check of values is a step of the program, so every replay makes it",
               table=LABEL_PRIMITIVES)
-def unit_interval_targets(t, cost):
-    if _outside_unit_interval(t):
-        raise ValueError(
-            f"{cost}: targets must lie in [0, 1], got values in [{np.min(t)}, {np.max(t)}] "
-            f"(shape {t.shape}). Binary cross-entropy compares probabilities."
-        )
+def checked(t, check):
+    check(t)
     return t.view()         # an array of its own: the program keeps this step
 
 
-unit_interval_targets.defvjp(ac.rule(lambda g, out, t, cost: g))
+checked.defvjp(ac.rule(lambda g, out, t, check: g))
+
+
+def _checked(value: Any, check: Any) -> Any:
+    """``value`` after ``check(values)`` (which raises on bad values): eagerly a plain call;
+    while jit traces, the ``checked`` step, whose result the cost then computes with."""
+    if ac.is_tracing():
+        return checked(_as_operand(value), check=check)
+    check(_values(value))
+    return value
+
+
+def _targets_in_unit_interval(t: np.ndarray) -> None:
+    if _outside_unit_interval(t):
+        raise ValueError(
+            f"CrossEntropyCost: targets must lie in [0, 1], got values in [{np.min(t)}, {np.max(t)}] "
+            f"(shape {t.shape}). Binary cross-entropy compares probabilities."
+        )
+
+
+def _outputs_in_unit_interval(a: np.ndarray) -> None:
+    if _outside_unit_interval(a):
+        raise ValueError(
+            f"CrossEntropyCost: outputs must be probabilities in [0, 1], got values in "
+            f"[{np.min(a)}, {np.max(a)}] (shape {a.shape}). Put a Sigmoid before the cost, or pass "
+            "the pre-activations with CrossEntropyCost(from_logits=True)."
+        )
+
+
+class _ProbabilityRows:
+    """The check of a categorical cost's outputs: rows of probabilities (named for the message)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, a: np.ndarray) -> None:
+        sums = a.sum(axis=-1)
+        if _outside_unit_interval(a) or not np.allclose(sums, 1.0, rtol=0, atol=1e-6 * a.shape[-1]):
+            raise ValueError(
+                f"{self.name}: outputs must be probabilities, rows in [0, 1] summing to 1 (a Softmax's "
+                f"output), got values in [{np.min(a)}, {np.max(a)}] and row sums in "
+                f"[{np.min(sums)}, {np.max(sums)}] (shape {a.shape}). Put nn.Softmax() before the cost, "
+                f"or pass the logits with {self.name}(from_logits=True)."
+            )
 
 
 @ac.primitive("both_equal", "m = (a = v) ∧ (y = v), elementwise: where 0 · ln 0 = 0 applies",
@@ -243,22 +282,13 @@ class CrossEntropyCost:
         shape = _check_same_shape("CrossEntropyCost", output, target)
         single = len(shape) == 1
         output, target, shape = _as_batch(output, target, shape)
-        if ac.is_tracing():         # checked by a step of the program, on every replay
-            y = unit_interval_targets(_as_operand(target), cost="CrossEntropyCost")
-        else:
-            y = unit_interval_targets.forward(_values(target), cost="CrossEntropyCost")
-            y = _as_operand(target)
+        y = _as_operand(_checked(target, _targets_in_unit_interval))
         if self.from_logits:
             if self.fused:
                 return _fused.sigmoid_cross_entropy(output, y, **_fused_sum(self))
             return _unbatched(_from_logits(output, y, shape, self.reduction), self.reduction, single)
+        output = _checked(output, _outputs_in_unit_interval)
         a = _values(output)
-        if _outside_unit_interval(a):
-            raise ValueError(
-                f"CrossEntropyCost: outputs must be probabilities in [0, 1], got values in "
-                f"[{np.min(a)}, {np.max(a)}] (shape {a.shape}). Put a Sigmoid before the cost, or pass "
-                "the pre-activations with CrossEntropyCost(from_logits=True)."
-            )
         n = shape[0]
         # 0 · ln 0 = 0: where a log's argument is exactly 0 and its coefficient is 0 too,
         # take the log of 1 instead (the term is 0 either way). A `where` rather than
@@ -337,8 +367,8 @@ class CategoricalCrossEntropy:
         if single:                          # one example: a batch of one row
             output, shape = _one_row(output), (1, *shape)
             values = _values(target)
-            if values.ndim == 0:            # its label
-                target = values.reshape(1)
+            if values.ndim == 0:            # its label (reshaped by the engine: jit reads it)
+                target = ac.reshape(target, (1,))
             elif values.ndim == 1 and values.dtype.kind not in "biu":   # its one-hot row
                 target = _one_row(target)
         if len(shape) != 2:
@@ -382,15 +412,8 @@ class CategoricalCrossEntropy:
     @staticmethod
     def _log_probabilities(name: str, output: Any, y: Any) -> Tensor:
         """ln a, checked to be rows of probabilities, with ln 1 where a = y = 0 (0 · ln 0 = 0)."""
+        output = _checked(output, _ProbabilityRows(name))
         a = _values(output)
-        sums = a.sum(axis=-1)
-        if _outside_unit_interval(a) or not np.allclose(sums, 1.0, rtol=0, atol=1e-6 * a.shape[-1]):
-            raise ValueError(
-                f"{name}: outputs must be probabilities, rows in [0, 1] summing to 1 (a Softmax's "
-                f"output), got values in [{np.min(a)}, {np.max(a)}] and row sums in "
-                f"[{np.min(sums)}, {np.max(sums)}] (shape {a.shape}). Put nn.Softmax() before the cost, "
-                f"or pass the logits with {name}(from_logits=True)."
-            )
         # As in CrossEntropyCost: a `where`, so that a is replaced only where the term is 0 anyway.
         return ac.log(ac.where(both_equal(a, _values(y), value=0), 1.0, output))
 

@@ -27,6 +27,10 @@ class TrainStep:
     def __init__(self, model: Any, cost: Any, lmbda: float, n: int, use_jit: bool | None) -> None:
         self.model, self.cost, self.lmbda, self.n = model, cost, lmbda, n
         self.parameters = dict(model.named_parameters())
+        # Frozen parameters (requires_grad False) are an argument that is not differentiated:
+        # they get no gradient, and the optimizer skips them, as after an eager backward().
+        self.trainable = [name for name, p in self.parameters.items() if p.requires_grad]
+        self.frozen = [name for name in self.parameters if name not in self.trainable]
         self.decayed = [name for name, p in self.parameters.items() if getattr(p, "decay", False)]
         self.jitted = ac.jit(ac.value_and_grad(self.loss)) if use_jit is not False else None
         self.required = use_jit is True
@@ -36,8 +40,9 @@ class TrainStep:
     def uses_jit(self) -> bool:
         return self.jitted is not None
 
-    def loss(self, params: dict, xb: Any, yb: Any) -> Any:
+    def loss(self, trainable: dict, frozen: dict, xb: Any, yb: Any) -> Any:
         """The mini-batch's cost, with Nielsen's L2 term, as a function of the parameters."""
+        params = {**trainable, **frozen}
         value = self.cost(functional_call(self.model, params, xb), yb)
         if self.lmbda:
             value = value + penalty_of([params[name] for name in self.decayed], self.lmbda, self.n)
@@ -45,10 +50,13 @@ class TrainStep:
 
     def __call__(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, dict]:
         if self.jitted is not None:
+            trainable = {name: self.parameters[name].data for name in self.trainable}
+            frozen = {name: self.parameters[name].data for name in self.frozen}
             try:
-                value, grads = self.jitted({name: p.data for name, p in self.parameters.items()}, xb, yb)
-                return float(value), grads
-            except ac.JitError as error:
+                value, grads = self.jitted(trainable, frozen, xb, yb)
+                return float(value), {**grads, **dict.fromkeys(self.frozen)}
+            except (ac.JitError, ac.BackwardError) as error:
+                # BackwardError: a parameter the loss does not use (eager leaves its .grad None).
                 if self.required:
                     raise
                 self.jitted, self.reason = None, str(error)

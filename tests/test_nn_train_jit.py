@@ -51,3 +51,17 @@ def test_the_cross_entropy_on_probabilities_replays_with_the_eager_numbers():
     assert jitted.jit
     for name in eager_weights:
         np.testing.assert_allclose(jitted_weights[name], eager_weights[name], rtol=1e-12, atol=1e-14)
+
+
+def test_frozen_parameters_stay_as_they_were_and_an_unused_one_trains_eagerly():
+    for jit in (None, False):
+        model = _network(4)
+        model.layers[0].W.requires_grad = False
+        before = model.layers[0].W.data.copy()
+        history, _ = _fit(model, nn.QuadraticCost(), jit, lr=1.0)
+        np.testing.assert_array_equal(model.layers[0].W.data, before)
+        assert history.jit == (jit is None)
+    model = _network(5)
+    model.spare = nn.Parameter(np.zeros(3), name="spare")     # registered, never used
+    history, _ = _fit(model, nn.QuadraticCost(), None, lr=1.0)
+    assert not history.jit and "does not depend on" in history.jit_reason and len(history) == 3

@@ -107,7 +107,7 @@ class Jitted:
                         f"jit({self.__name__}): static argument {index} must be hashable (its value "
                         f"is part of the signature), got a {type(arg).__name__}."
                     ) from None
-                key.append(("static", arg))
+                key.append(("static", _static_key(arg)))
                 continue
             _flatten(arg, key, arrays, self.__name__, index)
         return tuple(key), arrays
@@ -190,6 +190,14 @@ class Jitted:
                 value = np.array(value) if position in program.copied else np.asarray(value)
             values.append(value)
         return program, tree_rebuild(skeleton, iter(values))
+
+
+def _static_key(value: Any) -> Any:
+    """A static argument with its type, inside tuples too: 200 and 200.0 (or True and 1) are
+    equal and hash alike, but compute differently."""
+    if type(value) is tuple:
+        return tuple(_static_key(item) for item in value)
+    return (type(value), value)
 
 
 def _same(got: np.ndarray, wanted: np.ndarray) -> bool:

@@ -70,7 +70,12 @@ def power(x, y):
 def _pow_dx(g, x, y):
     # y = 0: z = 1 is constant, so x̄ = 0, even at x = 0 where y x^(y−1) would be 0 · inf:
     # there the power is taken as x^0 instead (the factor y = 0 makes the product 0).
-    exponent = y - 1 if np.ndim(y) == 0 and y != 0 else np.where(y == 0, 0.0, y - 1)
+    if isinstance(y, (int, float, np.number)) and y != 0:
+        exponent = y - 1        # a plain number, the usual x**2: nothing to decide per element
+    else:
+        # Arrays, and tensors when this rule is recorded for a second derivative: decided per
+        # element, so that no Python branch on y's value is taken once and kept by jit.
+        exponent = np.where(y == 0, 0.0, y - 1)
     return g * y * x**exponent
 
 
