@@ -39,10 +39,12 @@ def jit(f: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[i
     values are part of the signature, and a new value traces again. Use as ``jit(f)`` or
     as a decorator, ``@jit`` or ``@jit(static_argnums=1)``.
 
-    As in ``jax.jit``, Python runs only while tracing: a branch on a static argument is
-    taken once per signature, a side effect (a print, appending to a list) happens once,
-    and an array captured from the enclosing scope keeps the value it had when traced.
-    A branch on a traced value, an in-place write and ``loss.backward()`` raise JitError.
+    As in ``jax.jit``, Python runs when tracing, not when replaying: a branch on a static
+    argument is taken once per signature, a side effect (a print, appending to a list)
+    happens when tracing, and an array captured from the enclosing scope keeps the value
+    it had then. A branch on a traced value, an in-place write and ``loss.backward()``
+    raise JitError. ``f`` runs once more on the second call of each signature, whose
+    result is checked against the program's (a program that differs raises JitError).
     """
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums)
