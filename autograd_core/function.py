@@ -100,9 +100,10 @@ class Function:
         """Run ``forward`` on the inputs and record the operation on the tape."""
         if cls._primitive is None:
             raise TypeError("call apply() on a subclass of Function, not on Function itself")
-        observe.refuse(f"the custom Function {cls.__name__}",
-                     "Its forward and backward share state on ctx, which a replayed program "
-                     "would keep from the traced call. Call the function without jit.")
+        if observe.state.observers:
+            observe.refuse(f"the custom Function {cls.__name__}",
+                           "Its forward and backward share state on ctx, which a replayed program "
+                           "would keep from the traced call. Call the function without jit.")
         needs = tuple(isinstance(x, Tensor) and x._node is not None for x in inputs)
         return cls._primitive(*inputs, ctx=FunctionCtx(cls, needs))
 

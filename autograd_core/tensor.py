@@ -353,10 +353,12 @@ class RemovableHandle:
 
 
 def _refuse_reading_values(what: str, shape: tuple = ()) -> None:
+    if not observe.state.observers:     # the usual case: no message to format
+        return
     observe.refuse(f"{what} reads the value of a traced tensor of shape {shape}",
-                 "Its result is a plain value that the program cannot follow: decide per element "
-                 "with operations (maximum, minimum, clip, relu, abs) instead of a Python branch, or "
-                 "pass the value as a static argument (jit(f, static_argnums=...)).")
+                   "Its result is a plain value that the program cannot follow: decide per element "
+                   "with operations (maximum, minimum, clip, relu, abs) instead of a Python branch, "
+                   "or pass the value as a static argument (jit(f, static_argnums=...)).")
 
 
 # ------------------------------------------------------------------------ versions
@@ -382,9 +384,10 @@ def mark_modified(target: Tensor) -> None:
 
 
 def _count_write(tensor: Tensor) -> None:
-    observe.refuse(f"an in-place write to a tensor of shape {tensor.shape}",
-                 "Compute out of place (y = y + 1 rather than y += 1, y = where(...) rather "
-                 "than y[mask] = ...).")
+    if observe.state.observers:         # only then is a message formatted
+        observe.refuse(f"an in-place write to a tensor of shape {tensor.shape}",
+                       "Compute out of place (y = y + 1 rather than y += 1, y = where(...) rather "
+                       "than y[mask] = ...).")
     tensor._version += 1
     # The node that produced this array saved it as `out`: note that it changed.
     node = tensor._node

@@ -245,9 +245,10 @@ class TensorMethods:
             )
         kwargs.pop("out", None)
         if ufunc in ops.COMPARISONS:        # not differentiable: a plain numpy result
-            observe.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
-                         "Its result is a plain array that the program cannot follow: decide per "
-                         "element with operations (maximum, minimum, clip, relu, abs) instead.")
+            if observe.state.observers:
+                observe.refuse(f"numpy.{ufunc.__name__} reads a traced tensor's value",
+                               "Its result is a plain array that the program cannot follow: decide "
+                               "per element with operations (maximum, minimum, clip, relu, abs).")
             return ufunc(*[value_of(v) for v in inputs], **kwargs)
         handler = ops.UFUNC_HANDLERS.get(ufunc)
         if handler is None:
